@@ -1,6 +1,6 @@
 """DuckDB warehouse: connections, migrations, public views (SPEC contract 3)."""
 
-from warehouse.db import Warehouse, open_warehouse, writer_lock
+from warehouse.db import Warehouse, open_warehouse, registered, writer_lock
 from warehouse.errors import WarehouseBusyError, WarehouseError, WarehouseVersionError
 
 PUBLIC_VIEWS = (
@@ -21,5 +21,6 @@ __all__ = [
     "WarehouseError",
     "WarehouseVersionError",
     "open_warehouse",
+    "registered",
     "writer_lock",
 ]

@@ -123,3 +123,19 @@ def open_warehouse(
             yield Warehouse(path=path, con=con, read_only=read_only)
         finally:
             con.close()
+
+
+@contextmanager
+def registered(cur: duckdb.DuckDBPyConnection, name: str, data: object) -> Iterator[str]:
+    """Expose an Arrow table / pandas frame to SQL as ``name`` for the duration of the block.
+
+    DuckDB 2 refuses ``register``/``unregister`` while an earlier ``execute`` result on the same
+    cursor is unread (a ``fetchone`` does not finish it), so pending results are completed first.
+    """
+    cur.complete()
+    cur.register(name, data)
+    try:
+        yield name
+    finally:
+        cur.complete()
+        cur.unregister(name)
