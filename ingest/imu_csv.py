@@ -207,10 +207,10 @@ def import_imu_csv(
                 reason[j] = f"column timestamp: expected ISO 8601 with UTC offset or epoch seconds, got {r!r}"
         nan = np.isnan(vals)
         for k, c in enumerate(numeric):
-            rows = np.flatnonzero(nan[:, k] & (reason == ""))
-            if rows.size:
-                raws = out.column(f"{c}_raw").take(pa.array(rows)).to_pylist()
-                for j, r in zip(rows, raws, strict=True):
+            nan_rows = np.flatnonzero(nan[:, k] & (reason == ""))
+            if nan_rows.size:
+                raws = out.column(f"{c}_raw").take(pa.array(nan_rows)).to_pylist()
+                for j, r in zip(nan_rows, raws, strict=True):
                     reason[j] = (
                         f"column {c}: missing value"
                         if r is None or not r.strip()

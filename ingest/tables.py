@@ -45,6 +45,10 @@ class FieldError(ValueError):
     """One field that does not hold what the format says."""
 
 
+def _records(df: pd.DataFrame) -> list[dict[str, str]]:
+    return [{str(k): str(v) for k, v in r.items()} for r in df.to_dict("records")]
+
+
 def _blank(v: str) -> bool:
     return v.strip() == ""
 
@@ -156,7 +160,7 @@ def import_baseline(cur: duckdb.DuckDBPyConnection, path: Path) -> TableResult:
     bad: list[QuarantineRow] = []
     seen: dict[str, int] = {}
     good: list[list[Any]] = []
-    for i, row in enumerate(df.to_dict("records")):
+    for i, row in enumerate(_records(df)):
         line = i + 2
         values, errors = _check_row(row, parsers, optional={"sex", "therapist_id"})
         rid = values.get("record_id")
@@ -165,7 +169,7 @@ def import_baseline(cur: duckdb.DuckDBPyConnection, path: Path) -> TableResult:
         if errors:
             bad.append(QuarantineRow(source, f"row {line}", "; ".join(errors), ",".join(row.values())[:200]))
             continue
-        seen[rid] = line
+        seen[str(rid)] = line
         good.append(
             [
                 rid,
@@ -222,7 +226,7 @@ def import_diary(cur: duckdb.DuckDBPyConnection, path: Path, known_subjects: set
     bad: list[QuarantineRow] = []
     seen: dict[tuple[str, dt.date], int] = {}
     good: list[list[Any]] = []
-    for i, row in enumerate(df.to_dict("records")):
+    for i, row in enumerate(_records(df)):
         line = i + 2
         values, errors = _check_row(row, parsers, optional)
         if not errors:

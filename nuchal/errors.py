@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
@@ -31,10 +31,8 @@ def _user_errors() -> tuple[type[BaseException], ...]:
         ("simulator.errors", "SimulatorError"),
         ("ingest.gateway.errors", "GatewayError"),
     ):
-        try:
+        with suppress(ImportError, AttributeError):
             found.append(getattr(__import__(mod, fromlist=[name]), name))
-        except (ImportError, AttributeError):
-            pass
     return tuple(found)
 
 
