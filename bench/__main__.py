@@ -49,7 +49,11 @@ def main(argv: list[str]) -> int:
             print(f"{key:40s} {value:,.4g}", flush=True)
         results.update(figures)
         print(f"-- {name} took {time.perf_counter() - t0:.1f} s", flush=True)
-    results["machine"] = {"cores": os.cpu_count(), "cpu_model": _cpu_model(), "python": sys.version.split()[0]}
+    results["machine"] = {
+        "cores": os.cpu_count(),
+        "cpu_model": _cpu_model(),
+        "python": sys.version.split()[0],
+    }
     results["when"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(results, indent=2, sort_keys=True))
