@@ -218,9 +218,9 @@ def test_device_config_layout_is_the_contract() -> None:
         "acc-lsb-negative",
         "acc-lsb-nan",
         "gyro-lsb-nan",
-        "tick-hz-0",
         "acc-lsb-inf",
         "gyro-lsb-inf",
+        "tick-hz-0",
     ],
 )
 def test_device_config_refuses_bad_configs(data: bytes, match: str) -> None:
