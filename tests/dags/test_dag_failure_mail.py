@@ -1,0 +1,55 @@
+"""A task that fails for good mails study staff through a real SMTP server on loopback."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from smtp_sink import SmtpSink
+
+
+@pytest.fixture
+def smtp(monkeypatch: pytest.MonkeyPatch) -> Iterator[SmtpSink]:
+    sink = SmtpSink().start()
+    conn = {
+        "conn_type": "smtp",
+        "host": sink.host,
+        "port": sink.port,
+        "extra": {"disable_ssl": True, "disable_tls": True, "retry_limit": 0, "timeout": 10},
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_NUCHAL_SMTP", json.dumps(conn))
+    yield sink
+    sink.stop()
+
+
+def test_failed_partition_mails_staff_naming_dag_task_day_and_error(
+    dagbag: Any, smtp: SmtpSink, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    # A warehouse file that is not a DuckDB database: the first task that opens it fails.
+    (home / "warehouse.duckdb").write_bytes(b"this is not a duckdb file" * 100)
+    monkeypatch.setenv("NUCHAL_HOME", str(home))
+
+    dag = dagbag.get_dag("nuchal_daily")
+    for task in dag.tasks:  # the retry policy is tested in test_dag_structure; here fail at once
+        monkeypatch.setattr(task, "retries", 0)
+    run = dag.test(logical_date=dt.datetime(2026, 3, 4, tzinfo=dt.UTC))
+
+    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    assert run.state == "failed"
+    assert states["partition"] == "success" and states["participants"] == "failed"
+    assert len(smtp.messages) == 1, [m.message["Subject"] for m in smtp.messages]
+    mail = smtp.messages[0]
+    assert mail.rcpt_to == ["study-staff@localhost"]
+    subject = str(mail.message["Subject"])
+    assert "nuchal_daily.participants" in subject and "2026-03-04" in subject
+    body = mail.message.get_body(("html",))
+    assert body is not None
+    text = body.get_content()
+    assert "cannot open warehouse" in text and str(home / "warehouse.duckdb") in text
+    assert "airflow tasks clear nuchal_daily -t participants -s 2026-03-04 -e 2026-03-04" in text
