@@ -1,15 +1,21 @@
 """Import of IMU CSV recordings with their JSON sidecar (SPEC contract 2).
 
-The file is streamed in blocks (bounded memory whatever its size): pyarrow splits lines, DuckDB
-parses and checks each block vectorised, good samples go to the warehouse and each bad row goes
-to quarantine with its row number (the file's line number, header = row 1) and column.
+DuckDB's own CSV reader does the heavy lifting (parallel, streaming): numeric columns are typed
+``DOUBLE`` and every row that does not parse lands in DuckDB's reject table with its line number
+and column, which we turn into quarantine rows. The surviving rows are staged in a temporary
+table (DuckDB spills it to disk past its memory limit), checked once more for what a parser
+cannot see (timestamps without offset, impossible values, repeated timestamps), and inserted
+with the same de-duplicating anti-join as every other loader. ``row N`` is the file's line
+number, the header being row 1.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import re
+import threading
 import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,9 +23,6 @@ from pathlib import Path
 
 import duckdb
 import numpy as np
-import numpy.typing as npt
-import pyarrow as pa
-import pyarrow.csv as pacsv
 
 from ingest.errors import FileFormatError
 from ingest.packets import MAX_PLAUSIBLE_ACC_G, MAX_PLAUSIBLE_GYRO_DPS
@@ -28,18 +31,18 @@ from ingest.store import (
     QuarantineRow,
     RecordingMeta,
     ensure_recording,
+    insert_staged_samples,
     quarantine_rows,
-    store_samples,
 )
-from warehouse.db import registered
 
 log = logging.getLogger(__name__)
 
 REQUIRED = ("timestamp", "ax", "ay", "az", "gx", "gy", "gz")
 OPTIONAL = ("mx", "my", "mz")
 NUMERIC = ("ax", "ay", "az", "gx", "gy", "gz")
-BLOCK_BYTES = 16 << 20
-_OFFSET = re.compile(r"(Z|[+-]\d{2}(:?\d{2})?)$")
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d")
+_NULL_MARKER = "\x01"  # so that an empty field is a cast error with a line number, not a NULL
+_names = itertools.count()
 
 
 @dataclass(frozen=True)
@@ -96,27 +99,64 @@ class CsvResult:
     rows_bad: int = 0
 
 
-_CHECK_SQL = """
-SELECT _i,
-       CASE WHEN TRY_CAST(timestamp AS DOUBLE) IS NOT NULL
-            THEN CAST(round(TRY_CAST(timestamp AS DOUBLE) * 1e6) AS BIGINT)
-            WHEN regexp_matches(trim(timestamp), '(Z|[+-][0-9]{{2}}(:?[0-9]{{2}})?)$')
-            THEN epoch_us(TRY_CAST(trim(timestamp) AS TIMESTAMPTZ))
-       END AS t_us,
-       timestamp AS ts_raw,
-       {casts}
-FROM {name}
-"""
+def _header(path: Path) -> list[str]:
+    with path.open("rb") as fh:
+        line = fh.readline().decode("utf-8", errors="replace").strip().lstrip("\ufeff")
+    return [c.strip() for c in line.split(",")]
 
 
-def _row_number(kept_index: int, skipped_lines: npt.NDArray[np.int64]) -> int:
-    """Line number of the kept row with 0-based index ``kept_index`` (header is line 1)."""
-    line = kept_index + 2
-    while True:
-        shifted = kept_index + 2 + int(np.searchsorted(skipped_lines, line, side="right"))
-        if shifted == line:
-            return line
-        line = shifted
+def _reject_reason(error_type: str, column: str | None, csv_line: str, n_columns: int, col_idx: int) -> str:
+    fields = csv_line.split(",")
+    if error_type == "CAST" and column:
+        value = fields[col_idx - 1] if 0 < col_idx <= len(fields) else ""
+        if value.strip() == "":
+            return f"column {column}: missing value"
+        return f"column {column}: expected a number, got {value!r}"
+    if error_type in ("MISSING COLUMNS", "TOO MANY COLUMNS"):
+        return f"expected {n_columns} columns, got {len(fields)}"
+    return f"unreadable row ({error_type.lower()})"
+
+
+def locate_lines(path: Path, needles: list[str]) -> dict[str, list[int]]:
+    """Line numbers of the rows whose first field is each needle (only called for rejected rows)."""
+    wanted = {n.encode(): n for n in needles}
+    found: dict[str, list[int]] = {n: [] for n in needles}
+    line_no = 1
+    with path.open("rb") as fh:
+        for raw in fh:
+            first = raw.split(b",", 1)[0].strip()
+            if first in wanted:
+                found[wanted[first]].append(line_no)
+            line_no += 1
+    return found
+
+
+def _track_progress(
+    cur: duckdb.DuckDBPyConnection, size: int, on_bytes: Callable[[int], None]
+) -> Callable[[], None]:
+    """Poll DuckDB's query progress from a thread; returns a function that stops it."""
+    stop = threading.Event()
+    reported = [0]
+
+    def poll() -> None:
+        while not stop.wait(0.25):
+            pct = cur.query_progress()
+            if pct >= 0:
+                done = int(size * min(pct, 100.0) / 100.0)
+                if done > reported[0]:
+                    on_bytes(done - reported[0])
+                    reported[0] = done
+
+    thread = threading.Thread(target=poll, daemon=True)
+    thread.start()
+
+    def finish() -> None:
+        stop.set()
+        thread.join()
+        if size > reported[0]:
+            on_bytes(size - reported[0])
+
+    return finish
 
 
 def import_imu_csv(
@@ -129,152 +169,149 @@ def import_imu_csv(
     side = read_sidecar(path)
     if side.subject_id not in known_subjects:
         raise FileFormatError(
-            f"{path}: subject_id {side.subject_id!r} in {path.with_suffix('.json').name} is not in any baseline "
-            "CSV; import the baseline first"
+            f"{path}: subject_id {side.subject_id!r} in {path.with_suffix('.json').name} is not in any "
+            "baseline CSV; import the baseline first"
         )
     source = str(path)
-    with path.open("rb") as fh:
-        header = fh.readline().decode("utf-8", errors="replace").strip().lstrip("\ufeff")
-    columns = [c.strip() for c in header.split(",")]
+    columns = _header(path)
     missing = [c for c in REQUIRED if c not in columns]
     if missing:
-        raise FileFormatError(f"{path}: row 1: missing column(s) {', '.join(missing)}; header is {header!r}")
+        raise FileFormatError(f"{path}: row 1: missing column(s) {', '.join(missing)}; header is {columns}")
     has_mag = all(c in columns for c in OPTIONAL)
     numeric = NUMERIC + (OPTIONAL if has_mag else ())
+    types = {c: ("DOUBLE" if c in numeric else "VARCHAR") for c in columns}
     meta = RecordingMeta(
         source, "imu_csv", side.subject_id, side.device_id, side.placement, side.sample_rate_hz, side.timezone
     )
     recording_id = ensure_recording(cur, meta)
 
-    skipped: list[tuple[int, str, str]] = []
-
-    def on_invalid(row: pacsv.InvalidRow) -> str:
-        if row.actual_columns > 1 or row.text.strip():
-            skipped.append(
-                (
-                    row.number or -1,
-                    f"expected {row.expected_columns} columns, got {row.actual_columns}",
-                    row.text,
-                )
-            )
-        else:
-            skipped.append((row.number or -1, "", ""))  # a blank line: not data, but it counts as a line
-        return "skip"
-
-    reader = pacsv.open_csv(
-        path,
-        read_options=pacsv.ReadOptions(
-            block_size=BLOCK_BYTES, use_threads=False, column_names=columns, skip_rows=1
-        ),
-        parse_options=pacsv.ParseOptions(invalid_row_handler=on_invalid, ignore_empty_lines=False),
-        convert_options=pacsv.ConvertOptions(
-            column_types={c: pa.string() for c in columns},
-            include_columns=list(REQUIRED) + (list(OPTIONAL) if has_mag else []),
-        ),
-    )
-    casts = ",\n       ".join(f"TRY_CAST({c} AS DOUBLE) AS {c}, {c} AS {c}_raw" for c in numeric)
-    result = CsvResult()
-    bad_rows: list[tuple[int, str, str]] = []  # (kept index, reason, raw)
-    kept = 0
-    last_t_us: int | None = None
-    units_checked = False
-    done_bytes = 0
-    for batch in reader:
-        n = batch.num_rows
-        table = pa.Table.from_batches([batch]).append_column(
-            "_i", pa.array(np.arange(kept, kept + n, dtype=np.int64))
+    k = next(_names)
+    stg, rej, scan = f"imu_stage_{k}", f"imu_rejects_{k}", f"imu_scans_{k}"
+    mag_sql = "mx, my, mz" if has_mag else "NULL::DOUBLE AS mx, NULL::DOUBLE AS my, NULL::DOUBLE AS mz"
+    finish = _track_progress(cur, path.stat().st_size, on_bytes) if on_bytes else None
+    try:
+        cur.execute(
+            f"""
+            CREATE TEMP TABLE {stg} AS
+            SELECT "timestamp" AS ts_raw,
+                   CASE WHEN TRY_CAST("timestamp" AS DOUBLE) IS NOT NULL
+                        THEN make_timestamptz(CAST(round(TRY_CAST("timestamp" AS DOUBLE) * 1e6) AS BIGINT))
+                        WHEN regexp_matches(trim("timestamp"), '(Z|[+-][0-9]{{2}}(:?[0-9]{{2}})?)$')
+                        THEN TRY_CAST(trim("timestamp") AS TIMESTAMPTZ)
+                   END AS t_utc,
+                   ax, ay, az, gx, gy, gz, {mag_sql}
+            FROM read_csv(?, header = true, auto_detect = false, delim = ',', quote = '"', escape = '"',
+                          nullstr = ?, columns = ?, store_rejects = true,
+                          rejects_table = '{rej}', rejects_scan = '{scan}')
+            """,
+            [source, _NULL_MARKER, types],
         )
-        with registered(cur, f"csv_block_{id(table)}", table) as name:
-            out = cur.sql(_CHECK_SQL.format(casts=casts, name=name)).to_arrow_table()
-        kept += n
-        idx = out.column("_i").to_numpy()
-        t_arr = out.column("t_us")
-        t_valid = t_arr.is_valid().to_numpy(zero_copy_only=False)
-        t_us = t_arr.fill_null(0).to_numpy()
-        vals = np.column_stack([out.column(c).fill_null(np.nan).to_numpy() for c in numeric])
-        reason = np.full(n, "", dtype=object)
-        raw_ts = out.column("ts_raw").to_pylist()
-        for j in np.flatnonzero(~t_valid):
-            r = raw_ts[j]
-            text = "" if r is None else str(r).strip()
-            if not text:
-                reason[j] = "column timestamp: missing value"
-            elif not _OFFSET.search(text) and re.match(r"\d{4}-\d{2}-\d{2}[T ]\d", text):
-                reason[j] = (
-                    f"column timestamp: ISO 8601 time without UTC offset {r!r}; add the offset (e.g. +01:00)"
-                )
-            else:
-                reason[j] = f"column timestamp: expected ISO 8601 with UTC offset or epoch seconds, got {r!r}"
-        nan = np.isnan(vals)
-        for k, c in enumerate(numeric):
-            nan_rows = np.flatnonzero(nan[:, k] & (reason == ""))
-            if nan_rows.size:
-                raws = out.column(f"{c}_raw").take(pa.array(nan_rows)).to_pylist()
-                for j, r in zip(nan_rows, raws, strict=True):
-                    reason[j] = (
-                        f"column {c}: missing value"
-                        if r is None or not r.strip()
-                        else f"column {c}: expected a number, got {r!r}"
-                    )
-        if not units_checked:
-            ok_rows = reason == ""
-            if ok_rows.any():
-                units_checked = True
-                med = float(np.median(np.linalg.norm(vals[ok_rows, 0:3], axis=1)))
-                if 7.0 < med < 12.0:
-                    raise FileFormatError(
-                        f"{path}: columns ax, ay, az look like m/s^2 (median |a| = {med:.1f}); "
-                        "the IMU CSV format wants g: divide by 9.80665 and import again"
-                    )
-        acc_norm = np.linalg.norm(np.nan_to_num(vals[:, 0:3]), axis=1)
-        gyro_norm = np.linalg.norm(np.nan_to_num(vals[:, 3:6]), axis=1)
-        for j in np.flatnonzero((acc_norm > MAX_PLAUSIBLE_ACC_G) & (reason == "")):
-            reason[j] = (
-                f"columns ax, ay, az: acceleration {acc_norm[j]:.1f} g is impossible (> {MAX_PLAUSIBLE_ACC_G:.0f} g)"
+    except duckdb.Error as e:
+        raise FileFormatError(f"{path}: cannot be read as an IMU CSV: {e}") from e
+    finally:
+        if finish:
+            finish()
+    try:
+        _check_units(cur, stg, path)
+        bad = _parser_rejects(cur, rej, source, len(columns))
+        bad += _semantic_rejects(cur, stg, path, source)
+        ok_row = cur.execute(f"SELECT count(*) FROM {stg}").fetchall()
+        result = CsvResult(rows_ok=int(ok_row[0][0]))
+        result.rows_new = insert_staged_samples(cur, stg, recording_id, meta)
+        quarantine_rows(cur, bad)
+        result.rows_bad = len(bad)
+        return result
+    finally:
+        for table in (stg, rej, scan):
+            cur.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+def _parser_rejects(
+    cur: duckdb.DuckDBPyConnection, rej: str, source: str, n_columns: int
+) -> list[QuarantineRow]:
+    rows = cur.execute(
+        f"SELECT line, arg_min(column_idx, column_idx), arg_min(column_name, column_idx),"
+        f" arg_min(CAST(error_type AS VARCHAR), column_idx), any_value(csv_line)"
+        f" FROM {rej} GROUP BY line ORDER BY line"
+    ).fetchall()
+    return [
+        QuarantineRow(
+            source, f"row {line}", _reject_reason(etype, col, text or "", n_columns, int(idx)), text
+        )
+        for line, idx, col, etype, text in rows
+    ]
+
+
+def _semantic_rejects(
+    cur: duckdb.DuckDBPyConnection, stg: str, path: Path, source: str
+) -> list[QuarantineRow]:
+    """Rows that parsed but cannot be true; they are deleted from the stage and quarantined."""
+    rows = cur.execute(
+        f"""
+        WITH checked AS (
+            SELECT rowid AS rid, ts_raw,
+                   CASE
+                     WHEN t_utc IS NULL THEN 'timestamp'
+                     WHEN sqrt(ax*ax + ay*ay + az*az) > ? THEN 'acc'
+                     WHEN sqrt(gx*gx + gy*gy + gz*gz) > ? THEN 'gyro'
+                     WHEN row_number() OVER (PARTITION BY t_utc ORDER BY rowid) > 1 THEN 'duplicate'
+                   END AS problem,
+                   sqrt(ax*ax + ay*ay + az*az) AS acc_norm, sqrt(gx*gx + gy*gy + gz*gz) AS gyro_norm
+            FROM {stg}
+        )
+        SELECT rid, ts_raw, problem, acc_norm, gyro_norm FROM checked WHERE problem IS NOT NULL ORDER BY rid
+        """,
+        [MAX_PLAUSIBLE_ACC_G, MAX_PLAUSIBLE_GYRO_DPS],
+    ).fetchall()
+    if not rows:
+        return []
+    lines = locate_lines(path, sorted({str(r[1]).strip() for r in rows}))
+    # A text that occurs on several lines (duplicates) is matched to its occurrences in order;
+    # the first occurrence of a duplicated timestamp is the row that was kept.
+    used: dict[str, int] = {}
+    out: list[QuarantineRow] = []
+    for _rid, ts_raw, problem, acc_norm, gyro_norm in rows:
+        text = str(ts_raw).strip()
+        occ = lines.get(text, [])
+        i = used.get(text, 1 if problem == "duplicate" else 0)
+        line = occ[i] if i < len(occ) else None
+        used[text] = i + 1
+        out.append(
+            QuarantineRow(
+                source,
+                f"row {line}" if line else f"timestamp {text}",
+                _semantic_reason(problem, text, acc_norm, gyro_norm),
+                text,
             )
-        for j in np.flatnonzero((gyro_norm > MAX_PLAUSIBLE_GYRO_DPS) & (reason == "")):
-            reason[j] = (
-                f"columns gx, gy, gz: angular rate {gyro_norm[j]:.0f} deg/s is impossible (> {MAX_PLAUSIBLE_GYRO_DPS:.0f})"
-            )
-        # Time must move forward: a repeated or earlier timestamp is a duplicated or mangled row.
-        good = reason == ""
-        gi = np.flatnonzero(good)
-        if gi.size:
-            prev = np.concatenate(
-                [[last_t_us if last_t_us is not None else np.iinfo(np.int64).min], t_us[gi][:-1]]
-            )
-            back = t_us[gi] <= prev
-            for j in gi[back]:
-                reason[j] = "column timestamp: not later than the previous row (duplicate or out of order)"
-            good = reason == ""
-            if good.any():
-                last_t_us = int(t_us[good].max())
-        bad_j = np.flatnonzero(~good)
-        if bad_j.size:
-            take = pa.array(bad_j)
-            raw_cols = [out.column("ts_raw").take(take).to_pylist()] + [
-                out.column(f"{c}_raw").take(take).to_pylist() for c in numeric
-            ]
-            for k, j in enumerate(bad_j):
-                raw = ",".join("" if col[k] is None else str(col[k]) for col in raw_cols)
-                bad_rows.append((int(idx[j]), str(reason[j]), raw))
-        if good.any():
-            g = np.flatnonzero(good)
-            mag = vals[g, 6:9] if has_mag else None
-            result.rows_new += store_samples(
-                cur, recording_id, meta, t_us[g], vals[g, 0:3], vals[g, 3:6], mag
-            )
-            result.rows_ok += int(g.size)
-        if on_bytes is not None:
-            now = min(path.stat().st_size, done_bytes + batch.nbytes)
-            on_bytes(max(0, now - done_bytes))
-            done_bytes = now
-    skipped_lines = np.array(sorted(n for n, _, _ in skipped if n > 0), dtype=np.int64)
-    rows = [
-        QuarantineRow(source, f"row {_row_number(i, skipped_lines)}", why, raw) for i, why, raw in bad_rows
-    ] + [QuarantineRow(source, f"row {n}", why, text[:200]) for n, why, text in skipped if why]
-    quarantine_rows(cur, rows)
-    result.rows_bad = len(rows)
-    if on_bytes is not None:
-        on_bytes(max(0, path.stat().st_size - done_bytes))
-    return result
+        )
+    cur.execute(f"DELETE FROM {stg} WHERE rowid IN (SELECT unnest(?::BIGINT[]))", [[int(r[0]) for r in rows]])
+    return out
+
+
+def _semantic_reason(problem: str, ts: str, acc_norm: float, gyro_norm: float) -> str:
+    if problem == "timestamp":
+        if not ts:
+            return "column timestamp: missing value"
+        if _ISO_DATE.match(ts):
+            return f"column timestamp: ISO 8601 time without UTC offset {ts!r}; add the offset (e.g. +01:00)"
+        return f"column timestamp: expected ISO 8601 with UTC offset or epoch seconds, got {ts!r}"
+    if problem == "acc":
+        return (
+            f"columns ax, ay, az: acceleration {acc_norm:.1f} g is impossible (> {MAX_PLAUSIBLE_ACC_G:.0f} g)"
+        )
+    if problem == "gyro":
+        return f"columns gx, gy, gz: angular rate {gyro_norm:.0f} deg/s is impossible (> {MAX_PLAUSIBLE_GYRO_DPS:.0f})"
+    return "column timestamp: repeats an earlier row's timestamp (duplicate row)"
+
+
+def _check_units(cur: duckdb.DuckDBPyConnection, stg: str, path: Path) -> None:
+    """A file in m/s^2 passes every per-row check but is wrong by 9.8x: refuse it whole."""
+    row = cur.execute(
+        f"SELECT median(sqrt(ax*ax + ay*ay + az*az)) FROM (SELECT ax, ay, az FROM {stg} LIMIT 100000)"
+    ).fetchall()
+    med = row[0][0] if row else None
+    if med is not None and 7.0 < med < 12.0:
+        raise FileFormatError(
+            f"{path}: columns ax, ay, az look like m/s^2 (median |a| = {med:.1f}); "
+            "the IMU CSV format wants g: divide by 9.80665 and import again"
+        )

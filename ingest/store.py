@@ -90,62 +90,54 @@ def store_samples(
     if n == 0:
         return 0
     # Within one batch the first sample at a timestamp wins, like across batches.
-    _, first = np.unique(t_utc_us, return_index=True)
-    if first.shape[0] != n:
+    if not bool(np.all(np.diff(t_utc_us) > 0)):
+        _, first = np.unique(t_utc_us, return_index=True)
         first.sort()
         t_utc_us, acc_g, gyro_dps = t_utc_us[first], acc_g[first], gyro_dps[first]
         mag_ut = None if mag_ut is None else mag_ut[first]
     cols: dict[str, pa.Array] = {
         "t_utc": pa.array(t_utc_us.astype(np.int64), type=pa.timestamp("us", tz="UTC")),
     }
-    for i, axis in enumerate("xyz"):
-        cols[f"acc_{axis}_g"] = pa.array(acc_g[:, i].astype(np.float32))
-    for i, axis in enumerate("xyz"):
-        cols[f"gyro_{axis}_dps"] = pa.array(gyro_dps[:, i].astype(np.float32))
-    for i, axis in enumerate("xyz"):
+    for i, name in enumerate(("ax", "ay", "az")):
+        cols[name] = pa.array(acc_g[:, i].astype(np.float32))
+    for i, name in enumerate(("gx", "gy", "gz")):
+        cols[name] = pa.array(gyro_dps[:, i].astype(np.float32))
+    for i, name in enumerate(("mx", "my", "mz")):
         values = None if mag_ut is None else mag_ut[:, i].astype(np.float32)
-        cols[f"mag_{axis}_ut"] = (
+        cols[name] = (
             pa.nulls(len(t_utc_us), pa.float32())
             if values is None
             else pa.array(values, mask=np.isnan(values))
         )
     staged = pa.table(cols)
-    t_lo = int(t_utc_us.min())
-    t_hi = int(t_utc_us.max())
     with registered(cur, f"staged_samples_{id(staged)}", staged) as name:
-        before = _count_range(cur, meta.device_id, t_lo, t_hi)
-        cur.execute(
-            f"""
-            INSERT INTO store.imu_samples
-            SELECT ?, ?, ?, ?, s.t_utc, s.acc_x_g, s.acc_y_g, s.acc_z_g,
-                   s.gyro_x_dps, s.gyro_y_dps, s.gyro_z_dps, s.mag_x_ut, s.mag_y_ut, s.mag_z_ut
-            FROM {name} s
-            ANTI JOIN (
-                SELECT t_utc FROM store.imu_samples
-                WHERE device_id = ? AND t_utc BETWEEN make_timestamptz(?) AND make_timestamptz(?)
-            ) e ON e.t_utc = s.t_utc
-            """,
-            [
-                recording_id,
-                meta.subject_id,
-                meta.device_id,
-                meta.placement,
-                meta.device_id,
-                t_lo,
-                t_hi,
-            ],
-        )
-        after = _count_range(cur, meta.device_id, t_lo, t_hi)
-    return after - before
+        return insert_staged_samples(cur, name, recording_id, meta)
 
 
-def _count_range(cur: duckdb.DuckDBPyConnection, device_id: str, t_lo_us: int, t_hi_us: int) -> int:
-    row = cur.execute(
-        "SELECT count(*) FROM store.imu_samples WHERE device_id = ?"
-        " AND t_utc BETWEEN make_timestamptz(?) AND make_timestamptz(?)",
-        [device_id, t_lo_us, t_hi_us],
+def insert_staged_samples(
+    cur: duckdb.DuckDBPyConnection, staged: str, recording_id: int, meta: RecordingMeta
+) -> int:
+    """Insert rows of relation ``staged`` (t_utc, ax..gz, mx..mz; unique t_utc) not stored yet.
+
+    The anti-join only looks at this device's rows inside the stage's time range, which DuckDB
+    reads through zone maps instead of scanning the device's whole history.
+    """
+    bounds = cur.execute(f"SELECT min(t_utc), max(t_utc) FROM {staged}").fetchall()
+    t_lo, t_hi = bounds[0]
+    if t_lo is None:
+        return 0
+    inserted = cur.execute(
+        f"""
+        INSERT INTO store.imu_samples
+        SELECT ?, ?, ?, ?, s.t_utc, s.ax, s.ay, s.az, s.gx, s.gy, s.gz, s.mx, s.my, s.mz
+        FROM {staged} s
+        ANTI JOIN (
+            SELECT t_utc FROM store.imu_samples WHERE device_id = ? AND t_utc BETWEEN ? AND ?
+        ) e ON e.t_utc = s.t_utc
+        """,
+        [recording_id, meta.subject_id, meta.device_id, meta.placement, meta.device_id, t_lo, t_hi],
     ).fetchall()
-    return int(row[0][0]) if row else 0
+    return int(inserted[0][0]) if inserted else 0
 
 
 def quarantine_rows(cur: duckdb.DuckDBPyConnection, rows: Iterable[QuarantineRow]) -> int:
