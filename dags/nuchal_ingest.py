@@ -42,7 +42,18 @@ def nuchal_ingest() -> None:
 
         return pipeline.import_inbox(home, (params or {}).get("inbox")).as_xcom()
 
-    import_inbox(resolve_home())
+    @task(outlets=[IMU])
+    def merge_gateway_spool(home: str) -> dict[str, Any]:
+        from nuchal import pipeline
+
+        return pipeline.merge_gateway_spool(home).as_xcom()
+
+    home = resolve_home()
+    # Independent on purpose: a spool that cannot be merged must not hold back the inbox (the
+    # pool runs them one after the other anyway). Both key samples by (device, time), so a
+    # capture file repeating notifications the gateway already landed adds nothing twice.
+    merge_gateway_spool(home)
+    import_inbox(home)
 
 
 nuchal_ingest()

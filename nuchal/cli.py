@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "nuchal.commands.features",
     "nuchal.commands.models",
     "nuchal.commands.status",
+    "nuchal.commands.airflow",
 )
 
 EPILOG = """\

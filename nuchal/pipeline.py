@@ -97,6 +97,24 @@ def import_inbox(home: Path | str, inbox: Path | str | None = None) -> StepResul
     return StepResult("import_inbox", None, None, new_rows)
 
 
+def merge_gateway_spool(home: Path | str, *, lock_timeout_s: float = 60.0) -> StepResult:
+    """Merge the BLE gateway's closed spool segments into the warehouse, exactly once.
+
+    The gateway merges on its own too; this run catches up sessions whose gateway has stopped.
+    If the warehouse stays busy for ``lock_timeout_s`` the step fails, so the scheduler retries
+    it with backoff while the gateway keeps spooling (nothing is lost by waiting).
+    """
+    from ingest.gateway.merge import Merger
+
+    h = _home(home)
+    result = Merger(spool_root=h.spool, warehouse_path=h.warehouse, lock_timeout_s=lock_timeout_s).merge()
+    if result.busy:
+        raise PipelineError(
+            f"warehouse {h.warehouse} stayed busy for {lock_timeout_s:.0f} s; the spool merge will be retried"
+        )
+    return StepResult("merge_gateway_spool", None, None, int(result.samples_new))
+
+
 # --- daily ------------------------------------------------------------------------------------
 
 
