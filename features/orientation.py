@@ -1,0 +1,419 @@
+"""Head orientation from accelerometer + gyroscope: a compiled Mahony-style filter.
+
+The filter is recursive (each sample depends on the previous state) so numpy cannot vectorise
+it; it is compiled with numba (``cache=True``, so the compile cost is paid once per machine).
+
+Two entry points share the same compiled loop (:func:`_run`):
+
+* :func:`orientation_quaternions` returns one quaternion per sample (used for validation against
+  optical ground truth and against imufusion);
+* :func:`orientation_bins` fuses and aggregates in the same pass into short time bins (default
+  0.25 s) so a participant-day of 2.9 M samples leaves only ~230 k rows for the feature code.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+import numpy.typing as npt
+
+F64 = npt.NDArray[np.float64]
+
+# Columns of the per-bin output of orientation_bins (the order is part of the kernel).
+BIN_COLUMNS = (
+    "r00", "r01", "r02", "r10", "r11", "r12", "r20", "r21", "r22",  # mean rotation sensor->earth
+    "gyro_mean_dps", "gyro_max_dps",  # magnitude of bias-corrected angular velocity
+    "ax_sum", "ay_sum", "az_sum", "ax_sq", "ay_sq", "az_sq",  # raw acceleration moments (g, g^2)
+    "amag_sum", "amag_sq",  # moments of |acc| (g, g^2)
+    "count",
+)  # fmt: skip
+N_BIN_COLUMNS = len(BIN_COLUMNS)
+N_COLS = 20  # numba needs a literal-like global; checked against BIN_COLUMNS below
+assert N_COLS == N_BIN_COLUMNS
+
+
+@dataclass(frozen=True)
+class FilterParams:
+    """Tuning of the orientation filter.
+
+    Attributes
+    ----------
+    kp : float
+        Gain (1/s) turning the estimated vertical toward the filtered gravity.
+    ki : float
+        Fraction of each tilt correction fed into the gyro-bias estimate (integral action), so
+        a constant horizontal bias leaves no standing tilt error while the head keeps moving.
+    tau_acc_s : float
+        Time constant of the earth-frame low-pass of the accelerometer: linear accelerations of
+        the head (walking, nodding) average out over it, gravity does not.
+    acc_tol_g : float
+        Accelerometer gate: samples with ``| |a| - 1 g |`` above this (impacts, taps) are kept
+        out of the gravity low-pass.
+    rest_gyro_dps, rest_acc_g, rest_time_s, rest_bias_tau_s : float
+        Rest detection: when the gyro stays within ``rest_gyro_dps`` of its low-pass and below it
+        in magnitude, and the accelerometer within ``rest_acc_g``, for ``rest_time_s``, all three
+        bias components (including the vertical one the accelerometer cannot observe) are pulled
+        toward the measured rate with time constant ``rest_bias_tau_s``.
+    rest_tilt_deg : float
+        A rest also ends when the low-passed gravity direction moves more than this from where
+        the rest began: slow posture drift is motion, not gyro bias.
+    gyro_forward : bool
+        True: the rate of sample ``i`` drives the step to ``i + 1`` (the sensor reports the mean
+        rate of the interval that starts at its timestamp, as our simulator and many IMUs with
+        internal integration do). False: it drives the step from ``i - 1``. At 50 Hz and 100 deg/s
+        the wrong choice costs 2 deg during fast turns.
+    gap_s : float
+        A time step longer than this is a gap: the filter re-converges quickly after it.
+    init_s : float
+        Duration of the fast-convergence phase at start and after gaps.
+    """
+
+    kp: float = 0.6
+    ki: float = 0.02
+    tau_acc_s: float = 3.0
+    acc_tol_g: float = 4.0
+    rest_gyro_dps: float = 2.0
+    rest_acc_g: float = 0.03
+    rest_time_s: float = 1.5
+    rest_bias_tau_s: float = 3.0
+    gap_s: float = 1.0
+    init_s: float = 1.5
+    rest_tilt_deg: float = 0.3
+    gyro_forward: bool = True
+
+
+DEFAULT_FILTER = FilterParams()
+
+
+def _params_array(p: FilterParams) -> F64:
+    return np.array(
+        [
+            p.kp,
+            p.ki,
+            p.acc_tol_g,
+            p.tau_acc_s,
+            p.rest_gyro_dps,
+            p.rest_acc_g,
+            p.rest_time_s,
+            p.rest_bias_tau_s,
+            p.gap_s,
+            p.init_s,
+            p.rest_tilt_deg,
+            1.0 if p.gyro_forward else 0.0,
+        ],
+        dtype=np.float64,
+    )
+
+
+@numba.njit(cache=True, inline="always")
+def _tilt_quat(ax: float, ay: float, az: float) -> tuple[float, float, float, float]:
+    """Shortest rotation taking the measured 'up' (sensor frame) onto earth z (yaw = 0)."""
+    n = math.sqrt(ax * ax + ay * ay + az * az)
+    if n < 1e-9:
+        return 1.0, 0.0, 0.0, 0.0
+    ax /= n
+    ay /= n
+    az /= n
+    w = 1.0 + az
+    if w < 1e-9:
+        return 0.0, 1.0, 0.0, 0.0
+    m = math.sqrt(w * w + ay * ay + ax * ax)
+    return w / m, ay / m, -ax / m, 0.0
+
+
+@numba.njit(cache=True, fastmath=True)
+def _run(
+    t_s: np.ndarray,
+    acc_g: np.ndarray,
+    gyro_dps: np.ndarray,
+    pr: np.ndarray,
+    bin_s: float,
+    n_bins: int,
+    per_sample: bool,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The filter loop. State lives in scalars so numba keeps it in registers.
+
+    Returns (quaternions (N, 4) if ``per_sample`` else (0, 4), bins (n_bins, 20)).
+    """
+    n = t_s.shape[0]
+    quats = np.empty((n if per_sample else 0, 4))
+    out = np.zeros((n_bins, N_COLS))
+    if n == 0:
+        return quats, out
+    d2r = math.pi / 180.0
+    kp = pr[0]
+    ki = pr[1]
+    acc_tol = pr[2]
+    tau_acc = pr[3]
+    rest_g2 = (pr[4] * d2r) ** 2
+    rest_a2 = pr[5] ** 2
+    rest_time = pr[6]
+    tau_bias = pr[7]
+    gap_s = pr[8]
+    init_s = pr[9]
+    dt = (t_s[n - 1] - t_s[0]) / max(n - 1, 1)
+    if dt <= 0.0:
+        dt = 0.02
+    # constants for the nominal step; timestamp jitter is irrelevant to the dynamics
+    a_lp = dt / (0.5 + dt)
+    b_rest = dt / (tau_bias + dt)
+    b_acc = dt / (tau_acc + dt)
+    b_init = dt / (0.05 + dt)
+    hdt = 0.5 * dt
+    qw, qx, qy, qz = _tilt_quat(acc_g[0, 0], acc_g[0, 1], acc_g[0, 2])
+    bx = 0.0
+    by = 0.0
+    bz = 0.0
+    lgx = 0.0
+    lgy = 0.0
+    lgz = 0.0
+    lax = float(acc_g[0, 0])
+    lay = float(acc_g[0, 1])
+    laz = float(acc_g[0, 2])
+    gex = 0.0
+    gey = 0.0
+    gez = 1.0
+    rest = 0.0
+    init_left = init_s
+    rax = lax
+    ray = lay
+    raz = laz
+    rest_tilt2 = (pr[10] * d2r) ** 2
+    forward = pr[11] > 0.5
+    t_prev = t_s[0]
+    for i in range(n):
+        ti = t_s[i]
+        if ti - t_prev > gap_s:
+            init_left = init_s  # after a gap: re-converge fast, keep the bias
+        t_prev = ti
+        gx = gyro_dps[i, 0] * d2r
+        gy = gyro_dps[i, 1] * d2r
+        gz = gyro_dps[i, 2] * d2r
+        ax = float(acc_g[i, 0])
+        ay = float(acc_g[i, 1])
+        az = float(acc_g[i, 2])
+        # rest detection -> full 3-axis gyro bias (the vertical axis is invisible to gravity)
+        lgx += a_lp * (gx - lgx)
+        lgy += a_lp * (gy - lgy)
+        lgz += a_lp * (gz - lgz)
+        lax += a_lp * (ax - lax)
+        lay += a_lp * (ay - lay)
+        laz += a_lp * (az - laz)
+        dgx = gx - lgx
+        dgy = gy - lgy
+        dgz = gz - lgz
+        dax = ax - lax
+        day = ay - lay
+        daz = az - laz
+        # slow posture drift (< 1 deg/s) passes the rate thresholds, so rest also needs the
+        # low-passed gravity direction to stay within rest_tilt of where the rest began
+        rdx = lax - rax
+        rdy = lay - ray
+        rdz = laz - raz
+        if (
+            dgx * dgx + dgy * dgy + dgz * dgz < rest_g2
+            and gx * gx + gy * gy + gz * gz < 4.0 * rest_g2
+            and dax * dax + day * day + daz * daz < rest_a2
+            and rdx * rdx + rdy * rdy + rdz * rdz < rest_tilt2
+        ):
+            rest += dt
+            if rest > rest_time:
+                bx += b_rest * (lgx - bx)
+                by += b_rest * (lgy - by)
+                bz += b_rest * (lgz - bz)
+        else:
+            rest = 0.0
+            rax = lax
+            ray = lay
+            raz = laz
+        wx = gx - bx
+        wy = gy - by
+        wz = gz - bz
+        # rotation matrix sensor->earth of the current estimate
+        r00 = 1.0 - 2.0 * (qy * qy + qz * qz)
+        r01 = 2.0 * (qx * qy - qw * qz)
+        r02 = 2.0 * (qx * qz + qw * qy)
+        r10 = 2.0 * (qx * qy + qw * qz)
+        r11 = 1.0 - 2.0 * (qx * qx + qz * qz)
+        r12 = 2.0 * (qy * qz - qw * qx)
+        r20 = 2.0 * (qx * qz - qw * qy)
+        r21 = 2.0 * (qy * qz + qw * qx)
+        r22 = 1.0 - 2.0 * (qx * qx + qy * qy)
+        # Gravity is taken from the accelerometer low-passed in the earth frame (after VQF): the
+        # head's linear accelerations (walking, nodding) average out there over a few seconds,
+        # gravity does not, so inertial acceleration does not leak into the tilt.
+        am2 = ax * ax + ay * ay + az * az
+        if init_left > 0.0:
+            init_left -= dt
+            beta = b_init
+            kpe = 10.0 * kp
+        else:
+            beta = b_acc
+            kpe = kp
+            if am2 > (1.0 + acc_tol) ** 2:
+                beta = 0.0  # impacts and taps stay out of the low-pass
+        gex += beta * (r00 * ax + r01 * ay + r02 * az - gex)
+        gey += beta * (r10 * ax + r11 * ay + r12 * az - gey)
+        gez += beta * (r20 * ax + r21 * ay + r22 * az - gez)
+        ln = math.sqrt(gex * gex + gey * gey + gez * gez) + 1e-12
+        # small earth-frame rotation c turning the filtered gravity toward +z: c = kp dt (g x ez)
+        cx = kpe * dt * gey / ln
+        cy = -kpe * dt * gex / ln
+        ngx = gex + cy * gez
+        ngy = gey - cx * gez
+        gez = gez + cx * gey - cy * gex
+        gex = ngx
+        gey = ngy
+        if beta == b_acc:
+            # integral action: the correction the tilt keeps needing is horizontal gyro bias
+            bx -= ki * (r00 * cx + r10 * cy)
+            by -= ki * (r01 * cx + r11 * cy)
+            bz -= ki * (r02 * cx + r12 * cy)
+        # correction (earth frame, left-multiplied): dq = (1, cx/2, cy/2, 0)
+        hx = 0.5 * cx
+        hy = 0.5 * cy
+        pw = qw - hx * qx - hy * qy
+        px = qx + hx * qw + hy * qz
+        py = qy + hy * qw - hx * qz
+        pz = qz + hx * qy - hy * qx
+        if not forward:
+            # the rate sampled at t_i drives the step (t_{i-1}, t_i]
+            qw = pw + hdt * (-px * wx - py * wy - pz * wz)
+            qx = px + hdt * (pw * wx + py * wz - pz * wy)
+            qy = py + hdt * (pw * wy - px * wz + pz * wx)
+            qz = pz + hdt * (pw * wz + px * wy - py * wx)
+        else:
+            qw = pw
+            qx = px
+            qy = py
+            qz = pz
+        m = 1.0 / math.sqrt(qw * qw + qx * qx + qy * qy + qz * qz)
+        qw *= m
+        qx *= m
+        qy *= m
+        qz *= m
+        if per_sample:
+            quats[i, 0] = qw
+            quats[i, 1] = qx
+            quats[i, 2] = qy
+            quats[i, 3] = qz
+        if forward:
+            # the rate sampled at t_i drives the step [t_i, t_{i+1})
+            pw = qw + hdt * (-qx * wx - qy * wy - qz * wz)
+            px = qx + hdt * (qw * wx + qy * wz - qz * wy)
+            py = qy + hdt * (qw * wy - qx * wz + qz * wx)
+            pz = qz + hdt * (qw * wz + qx * wy - qy * wx)
+            m = 1.0 / math.sqrt(pw * pw + px * px + py * py + pz * pz)
+            qw = pw * m
+            qx = px * m
+            qy = py * m
+            qz = pz * m
+        b = int(ti / bin_s)
+        if b < 0 or b >= n_bins:
+            continue
+        wd = math.sqrt(wx * wx + wy * wy + wz * wz) / d2r
+        am = math.sqrt(am2)
+        o = out[b]
+        o[0] += r00
+        o[1] += r01
+        o[2] += r02
+        o[3] += r10
+        o[4] += r11
+        o[5] += r12
+        o[6] += r20
+        o[7] += r21
+        o[8] += r22
+        o[9] += wd
+        if wd > o[10]:
+            o[10] = wd
+        o[11] += ax
+        o[12] += ay
+        o[13] += az
+        o[14] += ax * ax
+        o[15] += ay * ay
+        o[16] += az * az
+        o[17] += am
+        o[18] += am2
+        o[19] += 1.0
+    for b in range(n_bins):
+        c = out[b, 19]
+        if c > 0.0:
+            for j in range(10):
+                out[b, j] /= c
+    return quats, out
+
+
+def orientation_quaternions(
+    acc_g: F64, gyro_dps: F64, fs_hz: float, *, t_s: F64 | None = None, params: FilterParams = DEFAULT_FILTER
+) -> F64:
+    """Estimate the sensor-to-earth orientation of every sample.
+
+    Parameters
+    ----------
+    acc_g : (N, 3) float
+        Accelerometer in g (specific force: reads +1 g along 'up' at rest).
+    gyro_dps : (N, 3) float
+        Gyroscope in deg/s.
+    fs_hz : float
+        Nominal sample rate (used when ``t_s`` is not given).
+    t_s : (N,) float, optional
+        Sample times in seconds (gaps longer than ``params.gap_s`` trigger re-convergence).
+
+    Returns
+    -------
+    (N, 4) float
+        Unit quaternions (w, x, y, z) rotating sensor-frame vectors into an earth frame whose z is
+        up; the heading (yaw) is arbitrary and drifts slowly, as with any 6-axis filter.
+    """
+    acc = np.ascontiguousarray(acc_g, dtype=np.float64)
+    gyro = np.ascontiguousarray(gyro_dps, dtype=np.float64)
+    t = np.arange(acc.shape[0], dtype=np.float64) / fs_hz if t_s is None else np.asarray(t_s, np.float64)
+    quats, _ = _run(t, acc, gyro, _params_array(params), 1.0, 0, True)
+    return quats
+
+
+def orientation_bins(
+    t_s: F64,
+    acc_g: npt.NDArray[np.floating],
+    gyro_dps: npt.NDArray[np.floating],
+    *,
+    bin_s: float = 0.25,
+    n_bins: int | None = None,
+    params: FilterParams = DEFAULT_FILTER,
+) -> F64:
+    """Fuse orientation and aggregate into fixed time bins in one compiled pass.
+
+    Parameters
+    ----------
+    t_s : (N,) float
+        Sample times in seconds since the start of the bin grid (e.g. local midnight); increasing.
+    acc_g, gyro_dps : (N, 3) float32 or float64
+        Accelerometer (g) and gyroscope (deg/s) in the sensor frame.
+    bin_s : float
+        Bin width in seconds; sample ``i`` goes to bin ``floor(t_s[i] / bin_s)``.
+    n_bins : int, optional
+        Number of bins (default: enough for the last sample).
+
+    Returns
+    -------
+    (n_bins, 20) float
+        Columns :data:`BIN_COLUMNS`: mean rotation matrix (row-major, sensor->earth), mean and max
+        angular speed (deg/s), sums and sums of squares of acceleration (g) for non-wear and
+        activity, and the sample count (0 = no data in the bin).
+    """
+    t = np.ascontiguousarray(t_s, dtype=np.float64)
+    if n_bins is None:
+        n_bins = int(t[-1] / bin_s) + 1 if t.size else 0
+    _, bins = _run(
+        t,
+        np.ascontiguousarray(acc_g),
+        np.ascontiguousarray(gyro_dps),
+        _params_array(params),
+        bin_s,
+        n_bins,
+        False,
+    )
+    return bins

@@ -1,0 +1,117 @@
+"""Non-wear, walking and movement flags from the per-bin signal moments.
+
+Non-wear follows the spirit of GGIR / actipy: a device lying on a table is *still* — the
+standard deviation of every acceleration axis stays near the sensor noise (GGIR: 13 mg) and the
+gyroscope near zero — for far longer than a person holds their head motionless. We flag windows
+of ``window_s`` seconds whose per-axis acceleration SD is below ``still_acc_sd_g`` on at least two
+axes and whose mean angular speed is below ``still_gyro_dps``, then keep only runs of such windows
+lasting at least ``min_nonwear_min`` minutes. Non-wear is a flag, never NaN: features are
+computed on worn bins and report the hours they cover.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+F64 = npt.NDArray[np.float64]
+B = npt.NDArray[np.bool_]
+
+
+@dataclass(frozen=True)
+class WearParams:
+    """Thresholds of non-wear and walking detection (see module docstring)."""
+
+    window_s: float = 10.0
+    still_acc_sd_g: float = 0.013
+    still_gyro_dps: float = 1.5
+    min_nonwear_min: float = 20.0
+    walk_window_s: float = 2.0
+    walk_acc_sd_min_g: float = 0.05
+    walk_acc_sd_max_g: float = 0.8
+    walk_gyro_max_dps: float = 60.0
+    min_walk_s: float = 10.0
+
+
+DEFAULT_WEAR = WearParams()
+
+
+def _window_sums(x: F64, k: int) -> F64:
+    """Sum of consecutive non-overlapping groups of ``k`` rows (trailing partial group kept)."""
+    n = x.shape[0]
+    pad = (-n) % k
+    if pad:
+        x = np.concatenate([x, np.zeros((pad, *x.shape[1:]))])
+    return x.reshape(-1, k, *x.shape[1:]).sum(axis=1)
+
+
+def runs(mask: B) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Start and end (exclusive) indices of the True runs of a boolean array."""
+    m = np.concatenate([[False], mask, [False]])
+    d = np.flatnonzero(m[1:] != m[:-1])
+    return d[0::2].astype(np.int64), d[1::2].astype(np.int64)
+
+
+def _keep_long_runs(mask: B, min_len: int) -> B:
+    out = np.zeros_like(mask)
+    s, e = runs(mask)
+    for a, b in zip(s, e, strict=True):
+        if b - a >= min_len:
+            out[a:b] = True
+    return out
+
+
+def _expand(flags: B, k: int, n: int) -> B:
+    return np.repeat(flags, k)[:n]
+
+
+def nonwear_flags(bins: F64, bin_s: float, params: WearParams = DEFAULT_WEAR) -> B:
+    """(B,) True where the device was present but not worn.
+
+    Parameters
+    ----------
+    bins : (B, 20) float
+        Output of :func:`features.orientation.orientation_bins`.
+    """
+    k = max(1, round(params.window_s / bin_s))
+    n = bins.shape[0]
+    s = _window_sums(bins[:, 11:20], k)  # ax ay az sums, squares, |a| sum, |a|^2 sum, count
+    g = _window_sums(bins[:, 9:10] * bins[:, 19:20], k)[:, 0]
+    cnt = s[:, 8]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = s[:, 0:3] / cnt[:, None]
+        var = s[:, 3:6] / cnt[:, None] - mean**2
+        sd = np.sqrt(np.maximum(var, 0.0))
+        gyro_mean = g / cnt
+    still = ((sd < params.still_acc_sd_g).sum(axis=1) >= 2) & (gyro_mean < params.still_gyro_dps) & (cnt > 0)
+    min_windows = int(np.ceil(params.min_nonwear_min * 60.0 / (k * bin_s)))
+    still = _keep_long_runs(still, min_windows)
+    return _expand(still, k, n) & (bins[:, 19] > 0)
+
+
+def walking_flags(bins: F64, bin_s: float, params: WearParams = DEFAULT_WEAR) -> B:
+    """(B,) True in bins that belong to a walking bout.
+
+    Walking shakes the head vertically at the step rate (about 0.1–0.4 g at 1.5–2.5 Hz) while the
+    head itself turns little; a window whose |a| SD lies in that band and whose mean angular speed
+    stays moderate is a candidate, and bouts shorter than ``min_walk_s`` are dropped.
+    """
+    k = max(1, round(params.walk_window_s / bin_s))
+    n = bins.shape[0]
+    s = _window_sums(bins[:, [17, 18, 19]], k)
+    g = _window_sums(bins[:, 9:10] * bins[:, 19:20], k)[:, 0]
+    cnt = s[:, 2]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        m = s[:, 0] / cnt
+        sd = np.sqrt(np.maximum(s[:, 1] / cnt - m * m, 0.0))
+        gyro_mean = g / cnt
+    cand = (
+        (cnt > 0)
+        & (sd >= params.walk_acc_sd_min_g)
+        & (sd <= params.walk_acc_sd_max_g)
+        & (gyro_mean <= params.walk_gyro_max_dps)
+    )
+    cand = _keep_long_runs(cand, int(np.ceil(params.min_walk_s / (k * bin_s))))
+    return _expand(cand, k, n)
