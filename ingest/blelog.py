@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from ingest.clock import map_packets, sample_times_us
+from ingest.clock import map_packets, sample_times_us, samples_crc32
 from ingest.errors import FileFormatError
 from ingest.packets import FLAG_DROPPED_BEFORE, DecodedBatch, DeviceConfig, PacketError, decode_packets
 from ingest.store import PLACEMENTS, QuarantineRow
@@ -144,7 +144,16 @@ def decode_capture(
     pkt_tick = np.zeros(len(payloads), dtype=np.int64)
     pkt_seq[batch.packet_index] = batch.seq
     pkt_tick[batch.packet_index] = batch.tick
-    timing = map_packets(rx_s[good_pkts], pkt_tick[good_pkts], pkt_seq[good_pkts], config.tick_hz)
+    n_per_pkt = np.bincount(batch.packet_index, minlength=len(payloads))[good_pkts]
+    timing = map_packets(
+        rx_s[good_pkts],
+        pkt_tick[good_pkts],
+        pkt_seq[good_pkts],
+        config.tick_hz,
+        n_samples=n_per_pkt,
+        sample_rate_hz=config.sample_rate_hz,
+        samples_crc=samples_crc32([payloads[i] for i in good_pkts]),
+    )
     pos = np.full(len(payloads), -1, dtype=np.int64)
     pos[good_pkts] = np.arange(good_pkts.shape[0])
     t_us = sample_times_us(timing, pos[batch.packet_index], batch.sample_in_packet, config.sample_rate_hz)

@@ -1,35 +1,64 @@
 """Mapping device ticks to UTC for BLE packets (SPEC contract 1).
 
 The device clock drifts (tens of ppm) and restarts at 0 on reboot; the host receives each packet
-late by a variable latency. Single packets therefore say little, but the *lower envelope* of
-``receive time - device time`` is the clock offset plus the smallest latency, and it moves only
-with drift. Per boot segment we take the minimum offset in fixed windows of device time and fit a
-line through those minima: intercept = offset, slope = drift. The mapping is a pure function of
-the notifications, so a live session and a replay of its capture give identical timestamps.
+late by a variable latency (waiting for a connection event, retransmissions, interference). One
+packet says little, but the *lower envelope* of ``d = receive time - device time of the packet's
+last sample`` is the clock offset plus the smallest latency, and it moves only with drift.
+
+The mapping is **prefix-stable**: a packet's timestamps depend only on the packets received
+before it (and itself), processed one by one in receive order by :class:`ClockTracker`. A live
+gateway that maps a stream chunk by chunk, a merge that resumes after ``kill -9``, and a replay of
+the session's ``.blelog`` capture therefore give bit-identical timestamps, which is what makes
+``(device_id, t_utc)`` a key that deduplicates. A whole-capture fit would move earlier samples as
+later data arrives, and the same sample would be stored twice with slightly different times.
+
+Per boot segment the tracker keeps the minimum ``d`` in windows of ``ENVELOPE_WINDOW_S`` of device
+time. Each time a new window opens it fits the line ``d = a + b * u`` under the last
+``FIT_WINDOWS`` minima as the linear-programming lower bound (the edge of their lower convex hull
+under their mean device time): late windows — during a link drop only late resends arrive — lie
+above the hull and cannot pull the line up. Until three windows exist it uses the running
+minimum. A packet's own ``d`` caps its estimate: a sample is never received before it was taken.
+
+Reboots: a tick that does not continue the segment's clock within ``MAX_LATE_S`` of the envelope,
+or a packet claiming an already-seen device time with different samples, starts a new segment.
+A resend (same device time, same samples) gets exactly the timestamps of its first copy.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import itertools
+import math
+import zlib
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 
 from ingest.packets import SEQ_MODULO, TICK_MODULO
 
-ENVELOPE_WINDOW_S = 30.0
-# A forward tick jump this much larger than the host saw elapse can only be a restarted clock.
+ENVELOPE_WINDOW_S = 10.0
+FIT_WINDOWS = 60  # 10 minutes of minima: drift wander is negligible over that span
+MIN_FIT_WINDOWS = 3
+# Latency bounds for "this packet continues the current clock": resends from the device's ring
+# buffer (>= 60 s) arrive late but never earlier than the envelope (minus jitter of the estimate).
+MAX_LATE_S = 300.0
+MAX_EARLY_S = 1.0
+# Resend look-ups need the last minutes only; older entries are pruned.
+SEEN_KEEP_S = 1200.0
+# Kept for callers of the first version: a forward tick jump this much larger than the host saw
+# elapse can only be a restarted clock.
 REBOOT_SLACK_S = 10.0
 
 
 @dataclass(frozen=True)
 class PacketTiming:
-    """Per-packet results of :func:`map_packets`.
+    """Per-packet results of :func:`map_packets`, in the order packets were given.
 
-    ``segment`` numbers boot segments from 0; ``device_s`` is unwrapped device time in seconds
-    since the segment's first tick origin; ``offset_s``/``drift`` give the fitted mapping
-    ``utc_s = device_s * (1 + drift) + offset_s`` per packet's segment; ``seq_unwrapped`` counts
-    packets within a segment without wrapping.
+    ``segment`` numbers boot segments from 0; ``device_s`` is unwrapped device time of the packet's
+    first sample in seconds since the segment's tick 0; ``offset_s``/``drift`` give the mapping
+    ``utc_s = device_s * (1 + drift) + offset_s`` valid for that packet's samples;
+    ``seq_unwrapped`` continues the 16-bit sequence within a segment. ``last_sample_known`` says
+    whether the envelope used each packet's last sample (packet sizes were given).
     """
 
     segment: npt.NDArray[np.int64]
@@ -37,43 +66,167 @@ class PacketTiming:
     seq_unwrapped: npt.NDArray[np.int64]
     offset_s: npt.NDArray[np.float64]
     drift: npt.NDArray[np.float64]
+    rx_s: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))
+    tick: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    seq: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    tick_hz: float = 0.0
+    last_sample_known: bool = False
 
 
-def find_reboots(
-    rx_s: npt.NDArray[np.float64], tick: npt.NDArray[np.int64], tick_hz: float
-) -> npt.NDArray[np.bool_]:
-    """(P,) True where packet i starts a new boot segment (packet 0 always does)."""
-    starts = np.zeros(tick.shape[0], dtype=bool)
-    if tick.shape[0] == 0:
-        return starts
-    starts[0] = True
-    d_tick_s = np.mod(np.diff(tick), TICK_MODULO) / tick_hz
-    d_rx_s = np.diff(rx_s)
-    starts[1:] = d_tick_s > np.maximum(d_rx_s, 0.0) + REBOOT_SLACK_S
-    return starts
+@dataclass(frozen=True)
+class PacketMap:
+    """The mapping of one packet: ``utc_s = device_s * (1 + drift) + offset_s``."""
+
+    segment: int
+    device_s: float
+    seq_unwrapped: int
+    offset_s: float
+    drift: float
+    duplicate: bool
 
 
-def _lower_envelope_fit(
-    device_s: npt.NDArray[np.float64], offset_s: npt.NDArray[np.float64]
-) -> tuple[float, float]:
-    """Fit ``offset = a + b * device_s`` through per-window minima; returns (a, b)."""
-    window = np.floor((device_s - device_s[0]) / ENVELOPE_WINDOW_S).astype(np.int64)
-    order = np.lexsort((offset_s, window))
-    w_sorted = window[order]
-    first = np.ones(w_sorted.shape[0], dtype=bool)
-    first[1:] = w_sorted[1:] != w_sorted[:-1]
-    idx = order[first]
-    x, y = device_s[idx], offset_s[idx]
-    if x.shape[0] < 3:
-        return float(offset_s.min()), 0.0
-    b, a = np.polyfit(x - x[0], y, 1)
-    # A window whose minimum is still late (no quick packet in it) would pull the line up:
-    # refit on the windows that lie on or below the first fit.
-    resid = y - (a + b * (x - x[0]))
-    keep = resid <= np.median(resid)
-    if keep.sum() >= 3:
-        b, a = np.polyfit(x[keep] - x[0], y[keep], 1)
-    return float(a - b * x[0]), float(b)
+@dataclass
+class _Segment:
+    index: int
+    last_u_ticks: int
+    last_seq_u: int
+    bins: dict[int, tuple[float, float]] = field(default_factory=dict)  # bin -> (d_min, u_s)
+    max_bin: int = -(1 << 62)
+    line: tuple[float, float] | None = None  # (a, b): d = a + b * u
+    running_min_d: float = math.inf
+    seen: dict[int, tuple[float, float, int, int]] = field(default_factory=dict)
+    since_prune: int = 0
+
+    def reference_d(self, u_s: float) -> float:
+        if self.line is not None:
+            return self.line[0] + self.line[1] * u_s
+        return self.running_min_d
+
+
+class ClockTracker:
+    """Sequential, deterministic tick -> UTC mapping of one device's packets in receive order.
+
+    Feed every well-formed packet with :meth:`map`; the result never changes once returned,
+    whatever arrives later. Hold one tracker per device session (one gateway run or one capture).
+    """
+
+    def __init__(self, tick_hz: float, sample_rate_hz: float | None = None) -> None:
+        self.tick_hz = float(tick_hz)
+        self.sample_rate_hz = sample_rate_hz
+        self._seg: _Segment | None = None
+        self._n_segments = 0
+
+    @property
+    def segments(self) -> int:
+        return self._n_segments
+
+    def map(self, rx_s: float, tick: int, seq: int, n_samples: int = 1, samples_crc: int = 0) -> PacketMap:
+        """Map one packet. ``n_samples`` places the envelope on its last sample (needs
+        ``sample_rate_hz``); ``samples_crc`` (e.g. CRC-32 of the sample bytes) tells a resend
+        from a rebooted device reusing the same device time."""
+        last_off_s = (n_samples - 1) / self.sample_rate_hz if self.sample_rate_hz else 0.0
+        seg = self._seg
+        u_ticks = tick
+        if seg is not None:
+            cont = self._unwrap(seg, rx_s, tick, last_off_s)
+            if cont is not None:
+                prior = seg.seen.get(cont)
+                if prior is not None and prior[3] != samples_crc:
+                    cont = None  # same device time, other samples: the clock restarted
+            if cont is None:
+                seg = None
+            else:
+                u_ticks = cont
+        if seg is None:
+            seg = _Segment(self._n_segments, tick, seq)
+            self._n_segments += 1
+            self._seg = seg
+        seq_u = seg.last_seq_u + _signed(seq - seg.last_seq_u, SEQ_MODULO)
+        u_first_s = u_ticks / self.tick_hz
+        prior = seg.seen.get(u_ticks)
+        if prior is not None:
+            return PacketMap(seg.index, u_first_s, prior[2], prior[0], prior[1], True)
+        if u_ticks > seg.last_u_ticks:
+            seg.last_u_ticks = u_ticks
+            seg.last_seq_u = seq_u
+        u_last_s = u_first_s + last_off_s
+        d = rx_s - u_last_s
+        self._update_envelope(seg, u_last_s, d)
+        if seg.line is not None:
+            a, b = seg.line
+            d_est = min(a + b * u_last_s, d)
+        else:
+            b = 0.0
+            d_est = seg.running_min_d
+        offset = d_est - b * u_last_s
+        seg.seen[u_ticks] = (offset, b, seq_u, samples_crc)
+        seg.since_prune += 1
+        if seg.since_prune >= 2048:
+            self._prune(seg)
+        return PacketMap(seg.index, u_first_s, seq_u, offset, b, False)
+
+    def _unwrap(self, seg: _Segment, rx_s: float, tick: int, last_off_s: float) -> int | None:
+        """Unwrapped ticks continuing ``seg``'s clock, or None if this packet cannot belong to it."""
+        base = seg.last_u_ticks + _signed(tick - seg.last_u_ticks, TICK_MODULO)
+        d_ref = seg.reference_d(base / self.tick_hz + last_off_s)
+        # Long silences with a fast tick can span whole wraps: pick the wrap count that lands
+        # nearest the envelope.
+        k = round(((rx_s - last_off_s - d_ref) * self.tick_hz - base) / TICK_MODULO)
+        u_ticks = base + max(k, 0) * TICK_MODULO if base + k * TICK_MODULO >= 0 else base
+        late_s = rx_s - (u_ticks / self.tick_hz + last_off_s) - d_ref
+        if math.isinf(d_ref):
+            return u_ticks
+        if -MAX_EARLY_S <= late_s <= MAX_LATE_S:
+            return u_ticks
+        return None
+
+    @staticmethod
+    def _update_envelope(seg: _Segment, u_s: float, d: float) -> None:
+        seg.running_min_d = min(seg.running_min_d, d)
+        b_idx = math.floor(u_s / ENVELOPE_WINDOW_S)
+        cur = seg.bins.get(b_idx)
+        if cur is None or d < cur[0]:
+            seg.bins[b_idx] = (d, u_s)
+        if b_idx > seg.max_bin:
+            seg.max_bin = b_idx
+            pts = [seg.bins[i] for i in range(b_idx - FIT_WINDOWS, b_idx) if i in seg.bins]
+            if len(pts) >= MIN_FIT_WINDOWS:
+                seg.line = _lower_bound_line([p[1] for p in pts], [p[0] for p in pts])
+            for old in [i for i in seg.bins if i < b_idx - FIT_WINDOWS]:
+                del seg.bins[old]
+
+    def _prune(self, seg: _Segment) -> None:
+        seg.since_prune = 0
+        horizon = seg.last_u_ticks - int(SEEN_KEEP_S * self.tick_hz)
+        seg.seen = {u: v for u, v in seg.seen.items() if u >= horizon}
+
+
+def _signed(delta: int, modulo: int) -> int:
+    delta %= modulo
+    return delta - modulo if delta >= modulo // 2 else delta
+
+
+def _lower_bound_line(u_s: list[float], d_s: list[float]) -> tuple[float, float]:
+    """Line ``d = a + b u`` below every point that minimises the summed gap (an LP whose optimum
+    is the lower-hull edge under the mean of ``u``). Points are sorted by ``u``."""
+    pts = sorted(zip(u_s, d_s, strict=True))
+    hull: list[tuple[float, float]] = []
+    for p in pts:
+        while len(hull) >= 2:
+            (x1, y1), (x2, y2) = hull[-2], hull[-1]
+            if (x2 - x1) * (p[1] - y1) - (y2 - y1) * (p[0] - x1) <= 0:
+                hull.pop()
+            else:
+                break
+        hull.append(p)
+    if len(hull) == 1:
+        return hull[0][1], 0.0
+    u_mean = sum(u_s) / len(u_s)
+    for (x1, y1), (x2, y2) in itertools.pairwise(hull):
+        if x2 >= u_mean or (x2, y2) == hull[-1]:
+            b = (y2 - y1) / (x2 - x1)
+            return y1 - b * x1, b
+    raise AssertionError("unreachable: the loop returns at the last hull edge")
 
 
 def map_packets(
@@ -81,34 +234,52 @@ def map_packets(
     tick: npt.NDArray[np.int64],
     seq: npt.NDArray[np.int64],
     tick_hz: float,
+    *,
+    n_samples: npt.NDArray[np.int64] | None = None,
+    sample_rate_hz: float | None = None,
+    samples_crc: npt.NDArray[np.int64] | None = None,
 ) -> PacketTiming:
-    """Fit the tick -> UTC mapping for packets in receive order (see module docstring)."""
-    rx_s = np.asarray(rx_s, dtype=np.float64)
-    tick = np.asarray(tick, dtype=np.int64)
-    seq = np.asarray(seq, dtype=np.int64)
-    n = tick.shape[0]
-    starts = find_reboots(rx_s, tick, tick_hz)
-    segment = np.cumsum(starts) - 1
-    device_s = np.zeros(n, dtype=np.float64)
-    seq_unwrapped = np.zeros(n, dtype=np.int64)
-    offset = np.zeros(n, dtype=np.float64)
-    drift = np.zeros(n, dtype=np.float64)
-    for seg in np.unique(segment):
-        m = segment == seg
-        t = tick[m]
-        # Unwrap against the previous packet; a resent (older) packet steps back a little.
-        d = np.mod(np.diff(t), TICK_MODULO)
-        d = np.where(d > TICK_MODULO // 2, d - TICK_MODULO, d)
-        u = t[0] + np.concatenate([[0], np.cumsum(d)])
-        ds = np.mod(np.diff(seq[m]), SEQ_MODULO)
-        ds = np.where(ds > SEQ_MODULO // 2, ds - SEQ_MODULO, ds)
-        seq_unwrapped[m] = seq[m][0] + np.concatenate([[0], np.cumsum(ds)])
-        dev = u / tick_hz
-        a, b = _lower_envelope_fit(dev, rx_s[m] - dev)
-        device_s[m] = dev
-        offset[m] = a
-        drift[m] = b
-    return PacketTiming(segment, device_s, seq_unwrapped, offset, drift)
+    """Map packets given in receive order (see module docstring); all arrays are (P,).
+
+    Without ``n_samples``/``sample_rate_hz`` the envelope sits on each packet's first sample;
+    :func:`sample_times_us` then redoes the mapping on the last samples, which it can infer.
+    """
+    rx = np.asarray(rx_s, dtype=np.float64)
+    tk = np.asarray(tick, dtype=np.int64)
+    sq = np.asarray(seq, dtype=np.int64)
+    p = tk.shape[0]
+    known = n_samples is not None and sample_rate_hz is not None
+    nn = np.asarray(n_samples, dtype=np.int64) if n_samples is not None else np.ones(p, dtype=np.int64)
+    crc = np.asarray(samples_crc, dtype=np.int64) if samples_crc is not None else np.zeros(p, dtype=np.int64)
+    tracker = ClockTracker(tick_hz, sample_rate_hz if known else None)
+    segment = np.zeros(p, dtype=np.int64)
+    device_s = np.zeros(p, dtype=np.float64)
+    seq_u = np.zeros(p, dtype=np.int64)
+    offset = np.zeros(p, dtype=np.float64)
+    drift = np.zeros(p, dtype=np.float64)
+    for i, (r, t, s, n, c) in enumerate(
+        zip(rx.tolist(), tk.tolist(), sq.tolist(), nn.tolist(), crc.tolist(), strict=True)
+    ):
+        m = tracker.map(r, t, s, n, c)
+        segment[i], device_s[i], seq_u[i], offset[i], drift[i] = (
+            m.segment,
+            m.device_s,
+            m.seq_unwrapped,
+            m.offset_s,
+            m.drift,
+        )
+    return PacketTiming(segment, device_s, seq_u, offset, drift, rx, tk, sq, float(tick_hz), known)
+
+
+def find_reboots(
+    rx_s: npt.NDArray[np.float64], tick: npt.NDArray[np.int64], tick_hz: float
+) -> npt.NDArray[np.bool_]:
+    """(P,) True where packet i starts a new boot segment (packet 0 always does)."""
+    seq = np.zeros(np.asarray(tick).shape[0], dtype=np.int64)
+    seg = map_packets(rx_s, tick, seq, tick_hz).segment
+    starts = np.ones(seg.shape[0], dtype=bool)
+    starts[1:] = seg[1:] != seg[:-1]
+    return starts
 
 
 def sample_times_us(
@@ -117,7 +288,26 @@ def sample_times_us(
     sample_in_packet: npt.NDArray[np.int64],
     sample_rate_hz: float,
 ) -> npt.NDArray[np.int64]:
-    """(N,) UTC sample times in integer microseconds; sample i at ``tick + i / fs`` device time."""
+    """(N,) UTC sample times in integer microseconds; sample i at ``tick + i / fs`` device time.
+
+    ``packet_index`` indexes ``timing``'s packets. If ``timing`` was made without packet sizes,
+    the sizes are taken from ``sample_in_packet`` and the mapping is redone on last samples.
+    """
+    if not timing.last_sample_known and timing.rx_s.shape[0] == timing.segment.shape[0]:
+        n_per = np.bincount(packet_index, minlength=timing.segment.shape[0]).astype(np.int64)
+        timing = map_packets(
+            timing.rx_s,
+            timing.tick,
+            timing.seq,
+            timing.tick_hz,
+            n_samples=np.maximum(n_per, 1),
+            sample_rate_hz=sample_rate_hz,
+        )
     dev = timing.device_s[packet_index] + sample_in_packet / sample_rate_hz
     utc_s = dev * (1.0 + timing.drift[packet_index]) + timing.offset_s[packet_index]
     return np.round(utc_s * 1e6).astype(np.int64)
+
+
+def samples_crc32(payloads: list[bytes]) -> npt.NDArray[np.int64]:
+    """(P,) CRC-32 of each payload's sample bytes (header excluded: a resend may set a flag)."""
+    return np.fromiter((zlib.crc32(p[8:]) for p in payloads), dtype=np.int64, count=len(payloads))

@@ -53,6 +53,7 @@ class VirtualRadio:
         self._powered = False
         self._scan_lock = asyncio.Lock()
         self._connect_lock = asyncio.Lock()
+        self._scanners = 0
 
     def now_s(self) -> float:
         loop_now = asyncio.get_running_loop().time()
@@ -69,10 +70,18 @@ class VirtualRadio:
     def register(self, imu: VirtualImu) -> None:
         self.peripherals[imu.address.upper()] = imu
 
-    @property
-    def scan_lock(self) -> asyncio.Lock:
-        """One scan at a time on the shared adapter (like a real HCI controller)."""
-        return self._scan_lock
+    async def acquire_scan(self) -> None:
+        """Scanning is shared: the first scanner starts it on the adapter, the last stops it."""
+        async with self._scan_lock:
+            self._scanners += 1
+            if self._scanners == 1:
+                await self.central.start_scanning(filter_duplicates=False)
+
+    async def release_scan(self) -> None:
+        async with self._scan_lock:
+            self._scanners -= 1
+            if self._scanners == 0:
+                await self.central.stop_scanning()
 
     @property
     def connect_lock(self) -> asyncio.Lock:
