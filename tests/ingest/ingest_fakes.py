@@ -60,7 +60,8 @@ def simulate_session(
     seq = (seq0 + np.arange(n_packets)) % 2**16
     latency = 0.0075 + rng.exponential(0.020, n_packets)
     latency[rng.random(n_packets) < spike_prob] += 0.5
-    rx = true_t[first + per_packet - 1] + latency
+    # BLE delivers notifications in order: a late packet holds back the ones behind it.
+    rx = np.maximum.accumulate(true_t[first + per_packet - 1] + latency)
     # Gentle head motion around 1 g; counts for a +-8 g / +-2000 dps device.
     counts = np.empty((n, 6), dtype=np.int16)
     counts[:, :3] = np.clip(rng.normal([0.0, 0.0, 4096.0], 300.0, (n, 3)), -32000, 32000)
