@@ -87,7 +87,9 @@ def handler(args: argparse.Namespace) -> int:
         for cmd in (*plan.setup, plan.run):
             print(" ".join(cmd))
         return 0
-    env = {**os.environ, **plan.env}
+    # `airflow standalone` starts its components as `airflow ...` from PATH: put ours first.
+    path = os.pathsep.join([str(Path(plan.run[0]).parent), os.environ.get("PATH", "")])
+    env = {**os.environ, **plan.env, "PATH": path}
     Path(plan.env["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
     for cmd in plan.setup:
         print(f"nuchal: {' '.join(cmd[:4])}", flush=True)
