@@ -45,7 +45,7 @@ def up_in_sensor(bins: F64) -> F64:
         return up / norm
 
 
-def head_angles(bins: F64, mount: F64, bin_s: float, *, rotation_window_s: float = 30.0) -> HeadAngles:
+def head_angles(bins: F64, mount: F64, bin_s: float, *, rotation_window_s: float = 120.0) -> HeadAngles:
     """Head angles per bin.
 
     Parameters

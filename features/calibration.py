@@ -3,11 +3,15 @@
 The sensor is never mounted exactly aligned with the head axes, and it moves when the device is
 taken off and put back on, so the mounting is estimated per *wear segment*:
 
-* **Vertical** (head z axis in sensor coordinates): the mean gravity direction while walking —
+* **Vertical** (head z axis in sensor coordinates): the mean gravity direction of the quiet
+  neutral hold that the wear protocol asks for right after putting the device on (the first
+  >= 3 s still period of a segment that starts with a donning). Without one, the mean gravity
+  direction while walking —
   people walk with the head upright and gaze ahead, and gait accelerations average out over a
   bout. Without enough walking, the gravity direction of the densest cluster of quiet postures
   is used instead (weaker: it can carry a habitual flexion).
-* **Heading** (head y axis, the flexion-extension axis): the principal axis of the head's
+* **Heading**: the protocol's first movement after the hold is a full flexion, whose tilt
+  direction is forward. Without a hold, the head y axis (flexion-extension axis) is the principal axis of the head's
   angular motion perpendicular to the vertical — flexion-extension is the dominant neck movement
   in daily life. Its sign comes from the mean tilt: over a day the head spends far more time
   flexed (reading, phones, desks) than extended, so the forward axis points the way gravity
@@ -41,7 +45,7 @@ class Calibration:
         Rows are the head axes (x anterior, y left, z up) in sensor coordinates, so
         ``v_head = mount @ v_sensor``.
     vertical_method : str
-        ``walking`` or ``quiet_mode``.
+        ``quiet_hold``, ``walking`` or ``quiet_mode``.
     walking_s, worn_s : float
         Seconds of walking and of worn data the estimate used.
     """
@@ -73,7 +77,75 @@ def _quiet_mode(up: F64, gyro_dps: F64, ok: B) -> F64:
     return center
 
 
-def estimate_mounting(bins: F64, worn: B, walking: B, bin_s: float) -> Calibration:
+USE_PROTOCOL_HEADING = False
+HOLD_MIN_S = 3.0
+HOLD_SEARCH_S = 180.0
+HOLD_GYRO_DPS = 3.0
+
+
+def _first_flexion_heading(bins: F64, ok: B, z: F64, after: int, bin_s: float) -> F64 | None:
+    """Head x axis from the protocol's first movement after the hold (a full flexion).
+
+    The first time the vertical tilts more than 15 deg away from the hold, the tilt direction
+    at that movement's peak is forward ('up' leans toward -x when the chin goes down).
+    """
+    up = up_in_sensor(bins)
+    last = min(bins.shape[0], after + int(60.0 / bin_s))
+    seg = np.arange(after, last)
+    seg = seg[ok[seg]]
+    if seg.size == 0:
+        return None
+    tilt = np.degrees(np.arccos(np.clip(up[seg] @ z, -1.0, 1.0)))
+    over = np.flatnonzero(tilt > 15.0)
+    if over.size == 0:
+        return None
+    # follow the movement to its peak
+    j = over[0]
+    while j + 1 < tilt.size and tilt[j + 1] >= tilt[j]:
+        j += 1
+    u = up[seg[j]]
+    return _unit(-(u - (u @ z) * z))
+
+
+def _quiet_hold(bins: F64, ok: B, bin_s: float, after_nonwear: bool) -> tuple[F64, int] | None:
+    """Mean acceleration direction of the first still run (>= HOLD_MIN_S) near the segment start.
+
+    After non-wear the segment may begin with a few seconds of the device still lying on the
+    table (non-wear is flagged in 10-s windows), so the hold is searched after the first
+    movement (picking the device up).
+    """
+    idx = np.flatnonzero(ok)
+    if idx.size == 0:
+        return None
+    first = idx[0]
+    if after_nonwear:
+        moving = np.flatnonzero(ok[first:] & (bins[first:, 9] > 10.0))
+        if moving.size == 0 or moving[0] * bin_s > HOLD_SEARCH_S:
+            return None
+        first = first + int(moving[0])
+    last = min(bins.shape[0], first + int(HOLD_SEARCH_S / bin_s))
+    still = ok[first:last] & (bins[first:last, 9] < HOLD_GYRO_DPS)
+    from features.wear import runs
+
+    s, e = runs(still)
+    need = int(np.ceil(HOLD_MIN_S / bin_s))
+    for a, b in zip(s, e, strict=True):
+        if b - a >= need:
+            # skip the first and last bin of the hold (settling)
+            sl = slice(first + a + 1, first + b - 1)
+            return _unit(bins[sl, 11:14].sum(axis=0)), int(first + b)
+    return None
+
+
+def estimate_mounting(
+    bins: F64,
+    worn: B,
+    walking: B,
+    bin_s: float,
+    *,
+    starts_with_donning: bool = False,
+    after_nonwear: bool = False,
+) -> Calibration:
     """Estimate the mounting from one wear segment.
 
     Parameters
@@ -101,7 +173,13 @@ def estimate_mounting(bins: F64, worn: B, walking: B, bin_s: float) -> Calibrati
     walk = walking & ok
     walking_s = float(walk.sum() * bin_s)
     up = up_in_sensor(bins)
-    if walking_s >= MIN_WALK_S:
+    hold = _quiet_hold(bins, ok, bin_s, after_nonwear) if starts_with_donning else None
+    x_protocol = None
+    if hold is not None:
+        z = hold[0]
+        method = "quiet_hold"
+        x_protocol = _first_flexion_heading(bins, ok, z, hold[1], bin_s)
+    elif walking_s >= MIN_WALK_S:
         z = _unit(acc_mean[walk].sum(axis=0))
         method = "walking"
     else:
@@ -119,7 +197,10 @@ def estimate_mounting(bins: F64, worn: B, walking: B, bin_s: float) -> Calibrati
     # mean tilt: where gravity leans on average, relative to the vertical (forward = flexion side)
     tilt = up[ok].mean(axis=0)
     tilt_h = tilt - (tilt @ z) * z
-    if big.sum() >= 20:
+    if x_protocol is not None and USE_PROTOCOL_HEADING:
+        x = x_protocol
+        y = np.cross(z, x)
+    elif big.sum() >= 20:
         cov = w_h[big].T @ w_h[big]
         _evals, evecs = np.linalg.eigh(cov)
         y = _unit(evecs[:, -1] - (evecs[:, -1] @ z) * z)

@@ -4,8 +4,11 @@ Non-wear follows the spirit of GGIR / actipy: a device lying on a table is *stil
 standard deviation of every acceleration axis stays near the sensor noise (GGIR: 13 mg) and the
 gyroscope near zero — for far longer than a person holds their head motionless. We flag windows
 of ``window_s`` seconds whose per-axis acceleration SD is below ``still_acc_sd_g`` on at least two
-axes and whose mean angular speed is below ``still_gyro_dps``, then keep only runs of such windows
-lasting at least ``min_nonwear_min`` minutes. Non-wear is a flag, never NaN: features are
+axes and whose mean rotation rate is below ``still_rate_dps``, then keep only runs of such windows
+lasting at least ``min_nonwear_min`` minutes. The rotation test uses the fused orientation (the
+angle turned from bin to bin), which is free of gyro bias: a head held "still" still sways by
+tenths of a degree (breathing, balance), a device on a table does not move at all, so the
+threshold can be strict and short non-wear bouts are caught too. Non-wear is a flag, never NaN: features are
 computed on worn bins and report the hours they cover.
 """
 
@@ -26,8 +29,8 @@ class WearParams:
 
     window_s: float = 10.0
     still_acc_sd_g: float = 0.013
-    still_gyro_dps: float = 1.5
-    min_nonwear_min: float = 20.0
+    still_rate_dps: float = 0.06
+    min_nonwear_min: float = 1.0
     walk_window_s: float = 2.0
     walk_acc_sd_min_g: float = 0.05
     walk_acc_sd_max_g: float = 0.8
@@ -67,6 +70,20 @@ def _expand(flags: B, k: int, n: int) -> B:
     return np.repeat(flags, k)[:n]
 
 
+def bin_rates_dps(bins: F64, bin_s: float) -> F64:
+    """(B,) angle turned between consecutive bins divided by ``bin_s`` (deg/s); NaN at gaps.
+
+    Uses the mean rotation per bin: ``angle(R_b^T R_{b+1}) = arccos((trace - 1) / 2)``.
+    """
+    r = bins[:, :9].reshape(-1, 3, 3)
+    tr = np.einsum("nij,nij->n", r[:-1], r[1:])  # trace(R_a^T R_b)
+    ang = np.degrees(np.arccos(np.clip((tr - 1.0) / 2.0, -1.0, 1.0)))
+    ok = (bins[:-1, 19] > 0) & (bins[1:, 19] > 0)
+    out = np.full(bins.shape[0], np.nan)
+    out[1:] = np.where(ok, ang / bin_s, np.nan)
+    return out
+
+
 def nonwear_flags(bins: F64, bin_s: float, params: WearParams = DEFAULT_WEAR) -> B:
     """(B,) True where the device was present but not worn.
 
@@ -78,17 +95,20 @@ def nonwear_flags(bins: F64, bin_s: float, params: WearParams = DEFAULT_WEAR) ->
     k = max(1, round(params.window_s / bin_s))
     n = bins.shape[0]
     s = _window_sums(bins[:, 11:20], k)  # ax ay az sums, squares, |a| sum, |a|^2 sum, count
-    g = _window_sums(bins[:, 9:10] * bins[:, 19:20], k)[:, 0]
+    rate = bin_rates_dps(bins, bin_s)
+    present = bins[:, 19] > 0
+    rs = _window_sums(np.where(np.isfinite(rate), rate, 0.0), k)
+    rn = _window_sums(np.isfinite(rate).astype(np.float64), k)
     cnt = s[:, 8]
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = s[:, 0:3] / cnt[:, None]
         var = s[:, 3:6] / cnt[:, None] - mean**2
         sd = np.sqrt(np.maximum(var, 0.0))
-        gyro_mean = g / cnt
-    still = ((sd < params.still_acc_sd_g).sum(axis=1) >= 2) & (gyro_mean < params.still_gyro_dps) & (cnt > 0)
+        rate_mean = rs / rn
+    still = ((sd < params.still_acc_sd_g).sum(axis=1) >= 2) & (rate_mean < params.still_rate_dps) & (cnt > 0)
     min_windows = int(np.ceil(params.min_nonwear_min * 60.0 / (k * bin_s)))
     still = _keep_long_runs(still, min_windows)
-    return _expand(still, k, n) & (bins[:, 19] > 0)
+    return _expand(still, k, n) & present
 
 
 def walking_flags(bins: F64, bin_s: float, params: WearParams = DEFAULT_WEAR) -> B:

@@ -1,0 +1,163 @@
+"""One participant-day from raw samples to feature values (no database here).
+
+``process_day`` takes the day's recordings as arrays and returns the feature values and the
+mounting calibrations it estimated; :mod:`features.pipeline` does the I/O around it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from features.angles import head_angles
+from features.calibration import Calibration, estimate_mounting
+from features.errors import CalibrationError
+from features.movement import movement_features
+from features.orientation import DEFAULT_FILTER, FilterParams, orientation_bins
+from features.posture import posture_features
+from features.rom import rom_features
+from features.wear import nonwear_flags, runs, walking_flags
+
+log = logging.getLogger(__name__)
+
+F64 = npt.NDArray[np.float64]
+B = npt.NDArray[np.bool_]
+
+BIN_S = 0.25
+SEGMENT_GAP_S = 60.0  # a shorter gap does not mean the device was re-mounted
+
+
+@dataclass(frozen=True)
+class Recording:
+    """Samples of one recording within one local day.
+
+    ``t_s`` (N,) seconds since local midnight (increasing); ``acc_g``, ``gyro_dps`` (N, 3).
+    ``starts_here``: the recording's first sample lies in this day (a donning, so its quiet
+    neutral hold can serve as the vertical reference).
+    """
+
+    recording_id: int
+    t_s: F64
+    acc_g: npt.NDArray[np.floating]
+    gyro_dps: npt.NDArray[np.floating]
+    starts_here: bool = True
+
+
+@dataclass(frozen=True)
+class SegmentCalibration:
+    """A calibration with the wear segment it applies to (bin indices, end exclusive)."""
+
+    recording_id: int
+    start_bin: int
+    end_bin: int
+    calibration: Calibration
+
+
+@dataclass(frozen=True)
+class DayResult:
+    """Feature values (None = not computable) and calibrations of one participant-day."""
+
+    values: dict[str, float | None]
+    calibrations: list[SegmentCalibration] = field(default_factory=list)
+    flexion_deg: F64 | None = None  # (B,) per-bin angles, for validation
+    lateral_deg: F64 | None = None
+    rotation_deg: F64 | None = None
+    worn: B | None = None
+
+
+def _segments(worn: B, bin_s: float) -> list[tuple[int, int]]:
+    """Worn runs, merging gaps shorter than SEGMENT_GAP_S (same mounting across them)."""
+    s, e = runs(worn)
+    out: list[tuple[int, int]] = []
+    for a, b in zip(s.tolist(), e.tolist(), strict=True):
+        if out and (a - out[-1][1]) * bin_s < SEGMENT_GAP_S:
+            out[-1] = (out[-1][0], b)
+        else:
+            out.append((a, b))
+    return out
+
+
+def process_day(
+    recordings: list[Recording], day_length_s: float, params: FilterParams = DEFAULT_FILTER
+) -> DayResult:
+    """Compute the IMU features of one participant-day.
+
+    Parameters
+    ----------
+    recordings : list of Recording
+        The day's recordings (may be empty: a diary-only day).
+    day_length_s : float
+        Length of the local day (82800, 86400 or 90000 s around DST changes).
+    """
+    n_bins = int(np.ceil(day_length_s / BIN_S))
+    values: dict[str, float | None] = {"wear_h": 0.0, "present_h": 0.0, "nonwear_h": 0.0, "coverage_pct": 0.0}
+    if not recordings:
+        return DayResult(values=values)
+    flex = np.full(n_bins, np.nan)
+    lat = np.full(n_bins, np.nan)
+    rot = np.full(n_bins, np.nan)
+    gyro = np.zeros(n_bins)
+    present = np.zeros(n_bins, dtype=bool)
+    nonwear = np.zeros(n_bins, dtype=bool)
+    walking = np.zeros(n_bins, dtype=bool)
+    cals: list[SegmentCalibration] = []
+    for rec in recordings:
+        if rec.t_s.size == 0:
+            continue
+        bins = orientation_bins(rec.t_s, rec.acc_g, rec.gyro_dps, bin_s=BIN_S, n_bins=n_bins, params=params)
+        rec_present = bins[:, 19] > 0
+        new = rec_present & ~present  # a second device on the same day only fills what is missing
+        nw = nonwear_flags(bins, BIN_S)
+        wk = walking_flags(bins, BIN_S)
+        worn = rec_present & ~nw
+        mount_prev: Calibration | None = None
+        for a, b in _segments(worn, BIN_S):
+            seg = np.zeros(n_bins, dtype=bool)
+            seg[a:b] = True
+            donning = a > 0 or rec.starts_here
+            try:
+                cal = estimate_mounting(
+                    bins,
+                    worn & seg,
+                    wk & seg,
+                    BIN_S,
+                    starts_with_donning=donning,
+                    after_nonwear=bool(a > 0 and rec_present[a - 1]),
+                )
+            except CalibrationError as e:
+                if mount_prev is None:
+                    log.info("recording %s: segment %d-%d uncalibrated: %s", rec.recording_id, a, b, e)
+                    continue
+                cal = mount_prev
+            else:
+                cals.append(SegmentCalibration(rec.recording_id, a, b, cal))
+            mount_prev = cal
+            ang = head_angles(bins[a:b], cal.mount, BIN_S)
+            take = new[a:b]
+            flex[a:b][take] = ang.flexion_deg[take]
+            lat[a:b][take] = ang.lateral_deg[take]
+            rot[a:b][take] = ang.rotation_deg[take]
+        gyro[new] = bins[new, 9]
+        nonwear[new] = nw[new]
+        walking[new] = wk[new]
+        present |= rec_present
+    worn_all = present & ~nonwear & np.isfinite(flex)
+    values["present_h"] = float(present.sum()) * BIN_S / 3600.0
+    values["nonwear_h"] = float((present & nonwear).sum()) * BIN_S / 3600.0
+    values["wear_h"] = float((present & ~nonwear).sum()) * BIN_S / 3600.0
+    values["coverage_pct"] = 100.0 * float(present.sum()) * BIN_S / day_length_s
+    values["calibrations_n"] = float(len(cals))
+    values.update(posture_features(flex, lat, rot, worn_all, BIN_S))
+    values.update(rom_features(flex, lat, rot, worn_all))
+    values.update(movement_features(gyro, worn_all, walking, BIN_S))
+    return DayResult(
+        values=values,
+        calibrations=cals,
+        flexion_deg=flex,
+        lateral_deg=lat,
+        rotation_deg=rot,
+        worn=worn_all,
+    )

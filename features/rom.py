@@ -1,0 +1,82 @@
+"""Daily cervical range-of-motion envelopes from movement excursions.
+
+A person rarely uses their full range, but over a day they reach it now and then; the envelope
+per plane and side is a robust high percentile of the peaks of their movement excursions (so a
+single artefact does not set it). Normal active ROM for scale: flexion+extension about 127 deg,
+lateral bending about 89 deg, rotation about 146 deg [Niewiadomski 2019]; in CGH the
+flexion-rotation range toward the headache side drops to 25–28 deg from about 44 deg, and ROM
+drops about 6 deg during a headache [Hall & Robinson 2004; Hall 2010].
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from scipy.signal import find_peaks
+
+F64 = npt.NDArray[np.float64]
+B = npt.NDArray[np.bool_]
+
+ROM_SIDES = (
+    ("flexion", 0, 1.0),
+    ("extension", 0, -1.0),
+    ("lateral_right", 1, 1.0),
+    ("lateral_left", 1, -1.0),
+    ("rotation_right", 2, 1.0),
+    ("rotation_left", 2, -1.0),
+)
+
+
+@dataclass(frozen=True)
+class RomParams:
+    """Peak detection and the robust percentile of the envelope."""
+
+    min_prominence_deg: float = 8.0
+    percentile: float = 95.0
+    min_peaks: int = 3
+
+
+DEFAULT_ROM = RomParams()
+
+
+def envelope_deg(angle_deg: F64, ok: B, sign: float, params: RomParams = DEFAULT_ROM) -> float | None:
+    """Envelope of one direction: high percentile of excursion peak angles (deg, positive).
+
+    Parameters
+    ----------
+    angle_deg : (B,) float
+        Per-bin angle of one plane (deg); ``sign`` = -1 selects the negative side.
+    ok : (B,) bool
+        Usable (worn, present) bins.
+    """
+    x = np.where(ok & np.isfinite(angle_deg), sign * angle_deg, np.nan)
+    # gaps become low values so no peak spans them
+    x = np.where(np.isfinite(x), x, -180.0)
+    peaks, _ = find_peaks(x, prominence=params.min_prominence_deg)
+    heights = x[peaks]
+    heights = heights[heights > 0]
+    if heights.size == 0:
+        return None
+    if heights.size < params.min_peaks:
+        return float(heights.max())
+    return float(np.percentile(heights, params.percentile))
+
+
+def rom_features(
+    flex_deg: F64, lat_deg: F64, rot_deg: F64, worn: B, params: RomParams = DEFAULT_ROM
+) -> dict[str, float | None]:
+    """ROM envelopes per plane and side and totals per plane (deg)."""
+    planes = (flex_deg, lat_deg, rot_deg)
+    out: dict[str, float | None] = {}
+    for name, axis, sign in ROM_SIDES:
+        out[f"rom_{name}_deg"] = envelope_deg(planes[axis], worn, sign, params)
+    for total, a, b in (
+        ("sagittal", "flexion", "extension"),
+        ("lateral", "lateral_left", "lateral_right"),
+        ("rotation", "rotation_left", "rotation_right"),
+    ):
+        va, vb = out[f"rom_{a}_deg"], out[f"rom_{b}_deg"]
+        out[f"rom_{total}_total_deg"] = None if va is None or vb is None else va + vb
+    return out
