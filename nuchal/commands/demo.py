@@ -48,9 +48,11 @@ def simulate_demo_cohort(out: Path, participants: int, seed: int) -> list[str]:
         rate_hz=25,
         seed=seed,
         imu_every_nth_day=7,
+        ble_fraction=0.2,
+        ble_samples_per_packet=19,
     )
     summary = write_cohort(out, params)
-    return [f"simulated cohort: {summary}"]
+    return summary.lines()
 
 
 def run(args: argparse.Namespace) -> int:
