@@ -8,7 +8,7 @@ import datetime as dt
 from nuchal.home import Home
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "features",
         help="compute posture/ROM/movement/diary features per participant-day (incremental)",
