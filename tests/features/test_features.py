@@ -37,7 +37,7 @@ def _motion(seconds: float, fs: float) -> tuple[np.ndarray, ...]:
 
 
 def test_filter_tracks_synthetic_tilt_with_gyro_bias() -> None:
-    t, flex, lat, rot = _motion(600, 50.0)
+    _t, flex, lat, rot = _motion(600, 50.0)
     s = synthesize(
         flex, lat, rot, 50.0, mount=mounting_from_euler(20, 10, -5), gyro_bias_dps=(0.5, -0.4, 0.3)
     )
