@@ -431,3 +431,35 @@ def test_fixing_the_baseline_later_rescues_diary_and_imu_rows(tmp_path: Path, wh
     assert wh.cursor().execute(
         "SELECT headache, intensity FROM diary WHERE subject_id = 'P999'"
     ).fetchall() == [(1, 8)]
+
+
+def test_date_without_time_or_offset_is_not_taken_as_utc_midnight(tmp_path: Path, wh: Warehouse) -> None:
+    """'2024-03-31' has no UTC offset (its '-31' is the day, not an offset of -31 h)."""
+    base = write(tmp_path / "baseline.csv", BASELINE)
+    csv = write(
+        tmp_path / "dateonly.csv",
+        "timestamp,ax,ay,az,gx,gy,gz\n2024-03-31,0,0,1,0,0,0\n2024-03-31T00:00:01+00:00,0,0,1,0,0,0\n",
+    )
+    sidecar(csv)
+    import_paths(wh, [base, csv])
+    q = quarantine(wh, csv)
+    assert {loc for loc, _ in q} == {"row 2"}, q
+    assert all(reason.startswith("column timestamp:") for _, reason in q)
+    assert utc_times(wh, "D1") == [dt.datetime(2024, 3, 31, 0, 0, 1, tzinfo=UTC)]
+
+
+def test_quoted_header_names_are_still_recognised(tmp_path: Path, wh: Warehouse) -> None:
+    """RFC 4180 allows quoting any field; exporters (pyarrow, Excel) quote header names."""
+    base = write(
+        tmp_path / "baseline.csv",
+        '"record_id","age","sex","headache_years","lightheadedness","treatment_start","therapist_id"\n'
+        "P001,34,F,5,0,2024-03-01,T1\n",
+    )
+    csv = write(
+        tmp_path / "quoted.csv", '"timestamp","ax","ay","az","gx","gy","gz"\n1711846800.0,0,0,1,0,0,0\n'
+    )
+    sidecar(csv)
+    report = import_paths(wh, [base, csv])
+    assert report.unrecognised == []
+    assert wh.count("participants") == 1
+    assert wh.count("imu_samples") == 1
