@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import DAGS_FOLDER
-
 from nuchal.commands.airflow import WAREHOUSE_POOL, WAREHOUSE_POOL_SLOTS, plan_standalone
 from nuchal.home import Home
 
 
-def test_plan_puts_airflow_home_in_the_data_folder_and_creates_the_writer_pool(tmp_path: Path) -> None:
+def test_plan_puts_airflow_home_in_the_data_folder_and_creates_the_writer_pool(
+    tmp_path: Path, dags_folder: Path
+) -> None:
     home = Home(tmp_path / "data")
-    plan = plan_standalone(home, DAGS_FOLDER, "/venv/bin/airflow")
+    plan = plan_standalone(home, dags_folder, "/venv/bin/airflow")
     assert plan.env["AIRFLOW_HOME"] == str(tmp_path / "data" / "airflow")
-    assert plan.env["AIRFLOW__CORE__DAGS_FOLDER"] == str(DAGS_FOLDER)
+    assert plan.env["AIRFLOW__CORE__DAGS_FOLDER"] == str(dags_folder)
     assert plan.env["AIRFLOW__CORE__LOAD_EXAMPLES"] == "False"
     assert plan.env["NUCHAL_HOME"] == str(tmp_path / "data")
     assert plan.setup[0] == ("/venv/bin/airflow", "db", "migrate")

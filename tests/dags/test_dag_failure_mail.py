@@ -3,31 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from smtp_sink import SmtpSink
-
-
-@pytest.fixture
-def smtp(monkeypatch: pytest.MonkeyPatch) -> Iterator[SmtpSink]:
-    sink = SmtpSink().start()
-    conn = {
-        "conn_type": "smtp",
-        "host": sink.host,
-        "port": sink.port,
-        "extra": {"disable_ssl": True, "disable_tls": True, "retry_limit": 0, "timeout": 10},
-    }
-    monkeypatch.setenv("AIRFLOW_CONN_NUCHAL_SMTP", json.dumps(conn))
-    yield sink
-    sink.stop()
 
 
 def test_failed_partition_mails_staff_naming_dag_task_day_and_error(
-    dagbag: Any, smtp: SmtpSink, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    dagbag: Any, smtp: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     home = tmp_path / "home"
     home.mkdir()

@@ -13,8 +13,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import DAGS_FOLDER
-
 PROBE = r"""
 import json, sys
 from pathlib import Path
@@ -48,7 +46,9 @@ print(json.dumps({
 """
 
 
-def test_importing_the_dag_files_opens_no_warehouse_and_loads_no_heavy_library(tmp_path: Path) -> None:
+def test_importing_the_dag_files_opens_no_warehouse_and_loads_no_heavy_library(
+    tmp_path: Path, dags_folder: Path
+) -> None:
     home = tmp_path / "nuchal-home"
     env = {
         **os.environ,
@@ -57,7 +57,7 @@ def test_importing_the_dag_files_opens_no_warehouse_and_loads_no_heavy_library(t
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{tmp_path / 'airflow' / 'airflow.db'}",
     }
     out = subprocess.run(
-        [sys.executable, "-c", PROBE, str(DAGS_FOLDER)],
+        [sys.executable, "-c", PROBE, str(dags_folder)],
         env=env,
         capture_output=True,
         text=True,
