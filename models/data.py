@@ -46,8 +46,16 @@ class CohortData:
 
     @property
     def feature_columns(self) -> list[str]:
-        """Numeric participant-day feature columns, in a stable (sorted) order."""
-        return sorted(c for c in self.day_features.columns if c not in _KEY_COLUMNS)
+        """Numeric participant-day feature columns with at least one value, in a stable (sorted) order.
+
+        Columns that are empty for the whole cohort (no sensors at all) are left out, so a diary-only
+        cohort gets a lean diary-only matrix.
+        """
+        return sorted(
+            c
+            for c in self.day_features.columns
+            if c not in _KEY_COLUMNS and self.day_features[c].notna().any()
+        )
 
     @property
     def has_sensor_data(self) -> bool:
