@@ -26,6 +26,7 @@ A resend (same device time, same samples) gets exactly the timestamps of its fir
 
 from __future__ import annotations
 
+import collections
 import itertools
 import math
 import zlib
@@ -45,6 +46,9 @@ MAX_LATE_S = 300.0
 MAX_EARLY_S = 1.0
 # Resend look-ups need the last minutes only; older entries are pruned.
 SEEN_KEEP_S = 1200.0
+# A packet's mapping waits for the packets received in the next seconds: at a boot the quickest
+# of them bounds the offset far better than the first packet's own latency.
+LOOKAHEAD_S = 2.0
 # Kept for callers of the first version: a forward tick jump this much larger than the host saw
 # elapse can only be a restarted clock.
 REBOOT_SLACK_S = 10.0
@@ -94,13 +98,26 @@ class _Segment:
     max_bin: int = -(1 << 62)
     line: tuple[float, float] | None = None  # (a, b): d = a + b * u
     running_min_d: float = math.inf
-    seen: dict[int, tuple[float, float, int, int]] = field(default_factory=dict)
+    seen: dict[int, tuple[int, float, int, int]] = field(default_factory=dict)
     since_prune: int = 0
 
     def reference_d(self, u_s: float) -> float:
         if self.line is not None:
             return self.line[0] + self.line[1] * u_s
         return self.running_min_d
+
+
+@dataclass
+class _Pending:
+    no: int
+    rx_s: float
+    segment: int
+    device_s: float
+    seq_u: int
+    drift: float
+    d_est: float
+    u_last_s: float
+    dup_of: int
 
 
 class ClockTracker:
@@ -115,15 +132,30 @@ class ClockTracker:
         self.sample_rate_hz = sample_rate_hz
         self._seg: _Segment | None = None
         self._n_segments = 0
+        self._next_no = 0
+        self._pending: collections.deque[_Pending] = collections.deque()
+        self._window: collections.deque[tuple[int, float]] = collections.deque()
+        self._final: dict[int, tuple[float, float]] = {}
 
     @property
     def segments(self) -> int:
         return self._n_segments
 
-    def map(self, rx_s: float, tick: int, seq: int, n_samples: int = 1, samples_crc: int = 0) -> PacketMap:
-        """Map one packet. ``n_samples`` places the envelope on its last sample (needs
-        ``sample_rate_hz``); ``samples_crc`` (e.g. CRC-32 of the sample bytes) tells a resend
-        from a rebooted device reusing the same device time."""
+    def push(
+        self, rx_s: float, tick: int, seq: int, n_samples: int = 1, samples_crc: int = 0
+    ) -> list[tuple[int, PacketMap]]:
+        """Add the next packet (numbered from 0 in push order); returns the packets whose mapping
+        became final, as ``(packet_number, map)`` in push order.
+
+        ``n_samples`` places the envelope on the last sample (needs ``sample_rate_hz``);
+        ``samples_crc`` (CRC-32 of the sample bytes) tells a resend from a rebooted device that
+        reuses the same device time. A packet is final once a packet received ``LOOKAHEAD_S``
+        later arrived (or at :meth:`flush`): the first packets of a boot then get the quickest
+        packet of their first seconds, not their own latency.
+        """
+        no = self._next_no
+        self._next_no += 1
+        out: list[tuple[int, PacketMap]] = []
         last_off_s = (n_samples - 1) / self.sample_rate_hz if self.sample_rate_hz else 0.0
         seg = self._seg
         u_ticks = tick
@@ -135,17 +167,21 @@ class ClockTracker:
                     cont = None  # same device time, other samples: the clock restarted
             if cont is None:
                 seg = None
+                out.extend(self.flush())  # the old boot's packets are final now
             else:
                 u_ticks = cont
         if seg is None:
             seg = _Segment(self._n_segments, tick, seq)
             self._n_segments += 1
             self._seg = seg
+        while self._pending and rx_s > self._pending[0].rx_s + LOOKAHEAD_S:
+            out.append(self._finalize())
         seq_u = seg.last_seq_u + _signed(seq - seg.last_seq_u, SEQ_MODULO)
         u_first_s = u_ticks / self.tick_hz
         prior = seg.seen.get(u_ticks)
         if prior is not None:
-            return PacketMap(seg.index, u_first_s, prior[2], prior[0], prior[1], True)
+            self._pending.append(_Pending(no, rx_s, seg.index, u_first_s, prior[2], 0.0, 0.0, 0.0, prior[0]))
+            return out
         if u_ticks > seg.last_u_ticks:
             seg.last_u_ticks = u_ticks
             seg.last_seq_u = seq_u
@@ -158,12 +194,39 @@ class ClockTracker:
         else:
             b = 0.0
             d_est = seg.running_min_d
-        offset = d_est - b * u_last_s
-        seg.seen[u_ticks] = (offset, b, seq_u, samples_crc)
+        seg.seen[u_ticks] = (no, b, seq_u, samples_crc)
+        self._pending.append(_Pending(no, rx_s, seg.index, u_first_s, seq_u, b, d_est, u_last_s, -1))
+        window = self._window
+        while window and window[-1][1] >= d:
+            window.pop()
+        window.append((no, d))
         seg.since_prune += 1
         if seg.since_prune >= 2048:
             self._prune(seg)
-        return PacketMap(seg.index, u_first_s, seq_u, offset, b, False)
+        return out
+
+    def flush(self) -> list[tuple[int, PacketMap]]:
+        """Finalize every pending packet (end of a session, a capture, or a boot segment)."""
+        out = [self._finalize() for _ in range(len(self._pending))]
+        self._window.clear()
+        return out
+
+    def _finalize(self) -> tuple[int, PacketMap]:
+        p = self._pending.popleft()
+        if p.dup_of >= 0:
+            offset, drift = self._final[p.dup_of]
+            return p.no, PacketMap(p.segment, p.device_s, p.seq_u, offset, drift, True)
+        window = self._window
+        while window and window[0][0] < p.no:
+            window.popleft()
+        d_win = window[0][1] if window else math.inf
+        d_est = min(p.d_est, d_win)
+        offset = d_est - p.drift * p.u_last_s
+        self._final[p.no] = (offset, p.drift)
+        if len(self._final) > 4 * 4096:
+            horizon = p.no - 4096 * 2
+            self._final = {k: v for k, v in self._final.items() if k >= horizon}
+        return p.no, PacketMap(p.segment, p.device_s, p.seq_u, offset, p.drift, False)
 
     def _unwrap(self, seg: _Segment, rx_s: float, tick: int, last_off_s: float) -> int | None:
         """Unwrapped ticks continuing ``seg``'s clock, or None if this packet cannot belong to it."""
@@ -257,10 +320,11 @@ def map_packets(
     seq_u = np.zeros(p, dtype=np.int64)
     offset = np.zeros(p, dtype=np.float64)
     drift = np.zeros(p, dtype=np.float64)
-    for i, (r, t, s, n, c) in enumerate(
-        zip(rx.tolist(), tk.tolist(), sq.tolist(), nn.tolist(), crc.tolist(), strict=True)
-    ):
-        m = tracker.map(r, t, s, n, c)
+    finals: list[tuple[int, PacketMap]] = []
+    for r, t, s, n, c in zip(rx.tolist(), tk.tolist(), sq.tolist(), nn.tolist(), crc.tolist(), strict=True):
+        finals.extend(tracker.push(r, t, s, n, c))
+    finals.extend(tracker.flush())
+    for i, m in finals:
         segment[i], device_s[i], seq_u[i], offset[i], drift[i] = (
             m.segment,
             m.device_s,

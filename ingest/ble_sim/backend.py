@@ -95,10 +95,7 @@ class BumbleBleakClient(BaseBleakClient):
                     conn = await radio.central.connect(hci.Address(self.address), timeout=None)
             except TimeoutError:
                 # The virtual controller would wait for the advertiser forever.
-                try:
-                    await radio.central.cancel_connection()
-                except Exception as e:
-                    log.debug("%s: cancel connection: %s", self.address, e)
+                await radio.cancel_pending_connect()
                 raise
             except hci.HCI_Error as e:
                 raise BleakError(f"{self.address}: connection failed: {e}") from e

@@ -375,6 +375,7 @@ class VirtualImu:
         if not self._ring:
             return
         newest = self._ring[-1][0]
+        log.debug("%s: resend from %d, ring %d..%d", self.profile.serial, seq, self._ring[0][0], newest)
         # Distance back from the newest packet, modulo the 16-bit sequence space.
         back = (newest - seq) % SEQ_MODULO
         if back >= SEQ_MODULO // 2:
@@ -482,16 +483,13 @@ class VirtualImu:
                 return
 
     def _garble(self, pkt: bytes) -> bytes:
+        """Damage a packet the way a broken radio or firmware would: cut, wrong version, bad flags."""
         kind = int(self._rng.integers(0, 3))
         if kind == 0:
             return pkt[: max(1, len(pkt) // 2)]
         if kind == 1:
             return bytes([0x20 | (pkt[0] & 0x0F)]) + pkt[1:]  # unknown version
-        body = bytearray(pkt)
-        body[HEADER_BYTES : HEADER_BYTES + 2] = b"\xff\x7f"  # 8 g on one axis... and more:
-        body[HEADER_BYTES + 6 : HEADER_BYTES + 8] = b"\xff\x7f"  # 2000 deg/s: beyond plausible
-        body[HEADER_BYTES + 8 : HEADER_BYTES + 12] = b"\xff\x7f\xff\x7f"
-        return bytes(body)
+        return bytes([pkt[0] | 0x08]) + pkt[1:]  # reserved flag bit
 
     # ------------------------------------------------------------------ faults
     async def _fault_loop(self) -> None:

@@ -88,6 +88,19 @@ class VirtualRadio:
         """A controller creates one LE connection at a time."""
         return self._connect_lock
 
+    async def cancel_pending_connect(self) -> None:
+        """Abandon a connection attempt that timed out.
+
+        bumble's virtual controller accepts ``LE Create Connection Cancel`` but keeps the pending
+        request: it would later complete a connection nobody waits for, and refuse every new
+        attempt with COMMAND_DISALLOWED. A real controller drops the request, so we do too.
+        """
+        try:
+            await self.central.cancel_connection()
+        except Exception as e:
+            log.debug("cancel connection: %s", e)
+        self.central_controller.pending_le_connection = None
+
     def drop_link(self, imu: VirtualImu, reason: int = hci.HCI_CONNECTION_TIMEOUT_ERROR) -> bool:
         """Kill the link to ``imu`` on both controllers at once, as a supervision timeout does."""
         dropped = False

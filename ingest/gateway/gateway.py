@@ -194,6 +194,8 @@ class Gateway:
         # Clean exit: everything received must be in imu_samples, so wait for the writer lock.
         self.merger.lock_timeout_s = self.config.final_merge_timeout_s
         await self._merge_once(in_thread=self.config.merge_in_thread)
+        for d in self.report.devices.values():
+            d.connected = False
         self._write_status()
 
     # ------------------------------------------------------------------ discovery and links
@@ -287,16 +289,18 @@ class Gateway:
         def on_notify(_char: object, data: bytearray) -> None:
             queue.put_nowait((clock(), bytes(data)))  # nothing else here: see module docstring
 
+        # What we had before this connection: everything after it is asked for again below.
+        last_seq_before = sess.last_seq
         sess.first_packet.clear()
         await client.start_notify(IMU_DATA_UUID, on_notify)
         await client.write_gatt_char(CONTROL_POINT_UUID, bytes([CMD_START]), response=True)
-        if sess.last_seq is not None:
+        if last_seq_before is not None:
             # Ask for what the drop swallowed only once live packets flow again: the clock
             # envelope then already has fresh, low-latency points before the late resends.
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(sess.first_packet.wait(), timeout=2.0)
             if client.is_connected:
-                resend_from = (sess.last_seq + 1) % SEQ_MODULO
+                resend_from = (last_seq_before + 1) % SEQ_MODULO
                 await client.write_gatt_char(
                     CONTROL_POINT_UUID, struct.pack("<BH", CMD_RESEND_FROM, resend_from), response=True
                 )

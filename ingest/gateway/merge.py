@@ -168,6 +168,15 @@ class Merger:
                 result.rejected += len(chunk.rejected)
                 done.append(path)
             if closing:
+                tail = st.decoder.close()
+                new = store_samples(
+                    cur, rec_id, rec_meta, tail.t_utc_us, tail.acc_g, tail.gyro_dps, tail.mag_ut
+                )
+                result.samples_new += new
+                cur.execute(
+                    "UPDATE store.gateway_sessions SET samples_stored = samples_stored + ? WHERE session_id = ?",
+                    [new, meta.session_id],
+                )
                 for g in st.decoder.gaps():
                     record_gap(
                         cur, meta.device_id, g.t_from_us, g.t_to_us, g.missing_samples, g.reason, meta.source

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from ingest.clock import ClockTracker, samples_crc32
+from ingest.clock import ClockTracker, PacketMap, samples_crc32
 from ingest.packets import FLAG_DROPPED_BEFORE, DeviceConfig, decode_packets
 from ingest.store import QuarantineRow
 
@@ -43,6 +43,15 @@ class StreamGap:
     reason: str
 
 
+@dataclass(frozen=True)
+class _Rows:
+    sample_in_packet: npt.NDArray[np.int64]
+    acc_g: npt.NDArray[np.float64]
+    gyro_dps: npt.NDArray[np.float64]
+    mag_ut: npt.NDArray[np.float64]
+    flags: int
+
+
 @dataclass
 class _PacketTable:
     segment: list[int] = field(default_factory=list)
@@ -61,9 +70,15 @@ class SessionDecoder:
         self.tracker = ClockTracker(config.tick_hz, config.sample_rate_hz)
         self.notifications = 0
         self.packets = _PacketTable()
+        self._pushed = 0
+        self._rows: dict[int, _Rows] = {}
 
     def feed(self, rx_s: npt.NDArray[np.float64], payloads: list[bytes]) -> DecodedChunk:
-        """Decode ``payloads`` (received at ``rx_s``, epoch seconds) following all earlier ones."""
+        """Decode ``payloads`` (received at ``rx_s``, epoch seconds) following all earlier ones.
+
+        Returns the samples whose timestamps became final; the last seconds stay pending until
+        later notifications (or :meth:`close`) settle their clock estimate.
+        """
         cfg = self.config
         base = self.notifications
         self.notifications += len(payloads)
@@ -76,51 +91,67 @@ class SessionDecoder:
         ]
         good = np.unique(batch.packet_index)
         n_per = np.bincount(batch.packet_index, minlength=len(payloads))
-        first_row = np.searchsorted(batch.packet_index, good)
+        starts = np.searchsorted(batch.packet_index, good)
+        ends = np.searchsorted(batch.packet_index, good, side="right")
         crc = samples_crc32([payloads[i] for i in good.tolist()])
-        p = good.shape[0]
-        device_s = np.zeros(p)
-        offset = np.zeros(p)
-        drift = np.zeros(p)
-        dup = np.zeros(p, dtype=bool)
-        tracker = self.tracker
-        seg_l: list[int] = []
-        seq_l: list[int] = []
-        for j, (i, r0) in enumerate(zip(good.tolist(), first_row.tolist(), strict=True)):
-            m = tracker.map(
-                float(rx_s[i]), int(batch.tick[r0]), int(batch.seq[r0]), int(n_per[i]), int(crc[j])
+        finals: list[tuple[int, PacketMap]] = []
+        for j, (i, r0, r1) in enumerate(zip(good.tolist(), starts.tolist(), ends.tolist(), strict=True)):
+            no = self._pushed
+            self._pushed += 1
+            self._rows[no] = _Rows(
+                batch.sample_in_packet[r0:r1],
+                batch.acc_g[r0:r1],
+                batch.gyro_dps[r0:r1],
+                batch.mag_ut[r0:r1],
+                int(batch.flags[r0]),
             )
-            device_s[j], offset[j], drift[j], dup[j] = m.device_s, m.offset_s, m.drift, m.duplicate
-            seg_l.append(m.segment)
-            seq_l.append(m.seq_unwrapped)
-        pos = np.searchsorted(good, batch.packet_index)
+            finals.extend(
+                self.tracker.push(
+                    float(rx_s[i]), int(batch.tick[r0]), int(batch.seq[r0]), int(n_per[i]), int(crc[j])
+                )
+            )
+        return self._emit(finals, rejected, len(payloads))
+
+    def close(self) -> DecodedChunk:
+        """The end of the session: every pending packet becomes final."""
+        return self._emit(self.tracker.flush(), [], 0)
+
+    def _emit(
+        self, finals: list[tuple[int, PacketMap]], rejected: list[QuarantineRow], n_notif: int
+    ) -> DecodedChunk:
+        cfg = self.config
+        keep = [(no, m) for no, m in finals if not m.duplicate]
+        dups = len(finals) - len(keep)
+        rows = [self._rows.pop(no) for no, _ in finals]
+        rows = [r for r, (_no, m) in zip(rows, finals, strict=True) if not m.duplicate]
+        if not keep:
+            empty = np.zeros((0, 3))
+            return DecodedChunk(np.zeros(0, dtype=np.int64), empty, empty, empty, rejected, n_notif, dups)
+        sizes = np.fromiter((r.sample_in_packet.shape[0] for r in rows), dtype=np.int64, count=len(rows))
+        device_s = np.repeat(np.array([m.device_s for _, m in keep]), sizes)
+        drift = np.repeat(np.array([m.drift for _, m in keep]), sizes)
+        offset = np.repeat(np.array([m.offset_s for _, m in keep]), sizes)
+        sip = np.concatenate([r.sample_in_packet for r in rows])
         # Same float operations, in the same order, as ingest.clock.sample_times_us.
-        dev = device_s[pos] + batch.sample_in_packet / cfg.sample_rate_hz
-        utc_s = dev * (1.0 + drift[pos]) + offset[pos]
+        dev = device_s + sip / cfg.sample_rate_hz
+        utc_s = dev * (1.0 + drift) + offset
         t_us = np.round(utc_s * 1e6).astype(np.int64)
-        keep = ~dup[pos]
-        if p:
-            first_us = np.full(p, np.iinfo(np.int64).max)
-            last_us = np.full(p, np.iinfo(np.int64).min)
-            np.minimum.at(first_us, pos, t_us)
-            np.maximum.at(last_us, pos, t_us)
-            flags = np.zeros(p, dtype=np.int64)
-            flags[pos] = batch.flags
-            tab = self.packets
-            for j in np.flatnonzero(~dup).tolist():
-                tab.segment.append(seg_l[j])
-                tab.seq_u.append(seq_l[j])
-                tab.first_us.append(int(first_us[j]))
-                tab.last_us.append(int(last_us[j]))
-                tab.flags.append(int(flags[j]))
+        tab = self.packets
+        ends = np.cumsum(sizes)
+        for k, (_no, m) in enumerate(keep):
+            tab.segment.append(m.segment)
+            tab.seq_u.append(m.seq_unwrapped)
+            tab.first_us.append(int(t_us[ends[k] - sizes[k]]))
+            tab.last_us.append(int(t_us[ends[k] - 1]))
+            tab.flags.append(rows[k].flags)
         return DecodedChunk(
-            t_us[keep],
-            batch.acc_g[keep],
-            batch.gyro_dps[keep],
-            batch.mag_ut[keep],
+            t_us,
+            np.concatenate([r.acc_g for r in rows]),
+            np.concatenate([r.gyro_dps for r in rows]),
+            np.concatenate([r.mag_ut for r in rows]),
             rejected,
-            len(payloads),
-            int(dup.sum()),
+            n_notif,
+            dups,
         )
 
     def gaps(self) -> list[StreamGap]:
