@@ -59,8 +59,8 @@ def _staff_notifier() -> SmtpNotifier:
             "<p>Log: <a href='{{ ti.log_url }}'>{{ ti.log_url }}</a></p>"
             "<p>What to do: fix the cause named above (data file, disk space, warehouse lock holder), "
             "then clear the failed task in the Airflow UI or run "
-            "<code>airflow tasks clear {{ ti.dag_id }} -t {{ ti.task_id }} -s {{ ds }} -e {{ ds }}</code>. "
-            "The step recomputes exactly this partition.</p>"
+            "<code>airflow tasks clear {{ ti.dag_id }} -t {{ ti.task_id }} -s {{ ds }} -e {{ ds }} --downstream</code>. "
+            "The steps recompute exactly this partition.</p>"
         ),
     )
 

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, get_current_context, task
-from nuchal_common import FEATURES, default_args
+from nuchal_common import FEATURES, PREDICTIONS, default_args
 
 
 @dag(
@@ -55,8 +55,17 @@ def nuchal_daily() -> None:
         get_current_context()["subject_id"] = subject_id  # type: ignore[typeddict-unknown-key]
         return pipeline.day_features(keys["home"], keys["day"], subject_id).as_xcom()
 
+    @task(outlets=[PREDICTIONS], trigger_rule="all_done")
+    def predictions(keys: dict[str, str]) -> dict[str, Any]:
+        # all_done: one participant's failed features must not withhold the others' predictions;
+        # that participant's rows are simply absent until the failed task is cleared and re-run.
+        from nuchal import pipeline
+
+        return pipeline.predict_day(keys["home"], keys["day"]).as_xcom()
+
     keys = partition()
-    features.partial(keys=keys).expand(subject_id=participants(keys))
+    day_features = features.partial(keys=keys).expand(subject_id=participants(keys))
+    day_features >> predictions(keys)
 
 
 nuchal_daily()

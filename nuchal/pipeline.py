@@ -156,5 +156,23 @@ def day_features(home: Path | str, day: dt.date | str, subject_id: str) -> StepR
     return StepResult("day_features", d.isoformat(), subject_id, int(rows))
 
 
+def predict_day(home: Path | str, day: dt.date | str) -> StepResult:
+    """Flare-up (1 and 3 days ahead) and responder probabilities at the end of ``day``.
+
+    Uses the promoted model of each target; a target without a promoted model is skipped (and
+    logged), so the daily run works from the first day of a study, before any model exists.
+    """
+    from models.predict import predict_day as models_predict_day
+
+    d = as_day(day)
+    h = _home(home)
+    with open_warehouse(h.warehouse) as wh:
+        batches = models_predict_day(wh, h, day=d)
+    for b in batches:
+        if b.model_version is None:
+            log.info("%s: no prediction for %s (%s)", b.target, d, b.note)
+    return StepResult("predict_day", d.isoformat(), None, sum(b.n_rows for b in batches))
+
+
 def _sum_rows(results: Iterable[dict[str, Any] | StepResult]) -> int:
     return sum(int(r.rows if isinstance(r, StepResult) else r["rows"]) for r in results)

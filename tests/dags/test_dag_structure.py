@@ -63,6 +63,10 @@ def test_daily_maps_features_over_participants_of_the_logical_day(dagbag: Any) -
     assert features.is_mapped
     assert {t.task_id for t in features.upstream_list} == {"partition", "participants"}
     assert "nuchal_participant_day_features" in {o.name for o in features.outlets}
+    predictions = dag.get_task("predictions")
+    assert "features" in predictions.upstream_task_ids
+    assert predictions.trigger_rule == "all_done"  # one participant's failure withholds no one else's
+    assert "nuchal_predictions" in {o.name for o in predictions.outlets}
 
 
 def test_retrain_is_weekly_and_publishes_the_model(dagbag: Any) -> None:
