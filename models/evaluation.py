@@ -128,8 +128,8 @@ def grouped_oof(matrix: FeatureMatrix, kind: ModelKind, n_folds: int = 5, seed: 
 
 def temporal_split(
     matrix: FeatureMatrix, kind: ModelKind, test_fraction: float = 1 / 3, seed: int = 0
-) -> tuple[np.ndarray, np.ndarray, str]:
-    """Train before a cut-off date, test after it; returns (test row mask, probabilities, cutoff).
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+    """Train before a cut-off date, test after it; returns (train mask, test mask, test probabilities, cutoff).
 
     The cut-off is the date leaving ``test_fraction`` of labelled rows after it. Training rows need
     ``day + horizon < cutoff`` so their labels were observed before the cut-off.
@@ -145,7 +145,7 @@ def temporal_split(
     model = make_model(kind, m.target, m.feature_names, m.y[train], m.subject_id[train], random_state=seed)
     with threadpool_limits(1):
         model.fit(m.X[train], m.y[train])
-    return test, model.predict_proba(m.X[test])[:, 1], str(cutoff)
+    return train, test, model.predict_proba(m.X[test])[:, 1], str(cutoff)
 
 
 def _headline_rows(matrix: FeatureMatrix) -> np.ndarray:
@@ -191,7 +191,7 @@ def evaluate_target(
         grouped = evaluate_scores(oof.probability[head], m.y[head], m.subject_id[head], n_boot, seed)
         temporal_metrics = None
         if temporal and m.target != "responder":
-            test, p, cutoff = temporal_split(m, kind, seed=seed)
+            _, test, p, cutoff = temporal_split(m, kind, seed=seed)
             temporal_metrics = evaluate_scores(p, m.y[test], m.subject_id[test], n_boot, seed)
         by_week: dict[int, float] = {}
         if m.target == "responder":

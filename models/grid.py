@@ -117,7 +117,7 @@ def build_grids(
                 feats_by_subject.get(subject),
                 sensor_columns,
                 starts.get(subject),
-                zones.get(subject),
+                tz if isinstance(tz := zones.get(subject), str) and tz else None,
                 policy,
                 outcomes,
             )

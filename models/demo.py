@@ -1,0 +1,74 @@
+"""The models step of `nuchal demo`: evaluate, train, promote and predict on the demo cohort."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from models.errors import NotEnoughDataError
+from nuchal.demo_context import DemoContext
+
+log = logging.getLogger(__name__)
+
+
+def demo_step(ctx: DemoContext) -> list[str]:
+    """Headline lines: per target the grouped-CV AUROC (with the oracle when truth is there)."""
+    from models import registry
+    from models.data import load_cohort
+    from models.evaluation import evaluate_target
+    from models.matrix import build_matrix
+    from models.predict import predict_day
+    from models.report import write_report
+    from models.targets import TARGETS
+    from models.training import train_target
+    from models.truth import oracle_from_simulator
+    from warehouse import open_warehouse
+
+    with open_warehouse(ctx.home.warehouse) as wh:
+        cohort = load_cohort(wh)
+    try:
+        oracle = oracle_from_simulator(ctx.cohort_dir)
+    except Exception:  # a demo without truth still runs; the oracle is a bonus
+        log.info("no simulator truth in %s; no oracle figures", ctx.cohort_dir, exc_info=True)
+        oracle = {}
+    lines, evaluations = [], []
+    for target in TARGETS:
+        matrix = build_matrix(cohort, target)
+        labelled = matrix.labelled()
+        folds = min(5, len(np.unique(labelled.subject_id)))
+        try:
+            ev = evaluate_target(
+                labelled,
+                ("logreg", "baseline"),
+                oracle=oracle.get(target),
+                n_folds=folds,
+                n_boot=200,
+                seed=ctx.seed,
+            )
+            trained = train_target(
+                cohort, target, "logreg", seed=ctx.seed, n_folds=folds, n_boot=200, matrix=matrix
+            )
+        except NotEnoughDataError as e:
+            lines.append(f"models: {target}: skipped ({e})")
+            continue
+        evaluations.append(ev)
+        record = registry.save(ctx.home, trained)
+        registry.promote(ctx.home, record.version)
+        model, base = ev.result("logreg").grouped, ev.result("baseline").grouped
+        text = f"models: {target:9s} AUROC {model.auroc} vs baseline {base.auroc.value:.3f}, Brier {model.brier.value:.3f}"
+        if ev.oracle is not None:
+            text += f", oracle {ev.oracle.auroc.value:.3f}"
+        lines.append(text + f" ({model.n_participants} participants, grouped {folds}-fold CV)")
+    if evaluations:
+        report = write_report(ctx.home.reports, evaluations, cohort)
+        lines.append(f"models: report {report.markdown}")
+    with open_warehouse(ctx.home.warehouse) as wh:
+        batches = predict_day(wh, ctx.home)
+    done = [b for b in batches if b.model_version]
+    if done:
+        lines.append(
+            f"models: predictions for {done[0].day}: "
+            + ", ".join(f"{b.target} {b.n_rows} rows (mean {b.mean_probability:.2f})" for b in done)
+        )
+    return lines
