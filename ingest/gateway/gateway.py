@@ -180,8 +180,10 @@ class Gateway:
         for t in self._link_tasks.values():
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
+        async with self._merge_lock:  # let a merge in progress finish (and be counted)
+            for t in background:
+                t.cancel()
         for t in background:
-            t.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await t
         for s in self._sessions.values():
