@@ -69,7 +69,7 @@ def classify(path: Path) -> str | None:
         return None
     try:
         with path.open("r", encoding="utf-8-sig", errors="replace") as fh:
-            header = {c.strip() for c in fh.readline().split(",")}
+            header = {c.strip().strip('"').strip() for c in fh.readline().split(",")}
     except OSError:
         return None
     if {"record_id", "diary_date"} <= header:
@@ -149,7 +149,7 @@ def import_paths(wh: Warehouse, paths: Iterable[Path | str], *, progress: bool =
     files, other = discover(Path(p) for p in paths)
     report = ImportReport(unrecognised=other)
     for f in other:
-        log.info("skipping %s: not a nuchal file format", f)
+        log.warning("skipping %s: not one of the cohort file formats (header not recognised)", f)
     total = sum(f.stat().st_size for _, f in files)
     cur = wh.cursor()
     with tqdm(total=total, unit="B", unit_scale=True, desc="import", disable=not progress) as bar:

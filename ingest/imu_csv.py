@@ -102,7 +102,7 @@ class CsvResult:
 def _header(path: Path) -> list[str]:
     with path.open("rb") as fh:
         line = fh.readline().decode("utf-8", errors="replace").strip().lstrip("\ufeff")
-    return [c.strip() for c in line.split(",")]
+    return [c.strip().strip('"').strip() for c in line.split(",")]
 
 
 def _reject_reason(error_type: str, column: str | None, csv_line: str, n_columns: int, col_idx: int) -> str:
@@ -194,10 +194,14 @@ def import_imu_csv(
             f"""
             CREATE TEMP TABLE {stg} AS
             SELECT "timestamp" AS ts_raw,
-                   CASE WHEN TRY_CAST("timestamp" AS DOUBLE) IS NOT NULL
+                   -- cheap character tests instead of a regex: this runs on every sample
+                   CASE WHEN length("timestamp") > 16 AND substr("timestamp", 11, 1) IN ('T', ' ')
+                             AND (suffix("timestamp", 'Z') OR substr("timestamp", -6, 1) IN ('+', '-')
+                                  OR substr("timestamp", -5, 1) IN ('+', '-')
+                                  OR substr("timestamp", -3, 1) IN ('+', '-'))
+                        THEN TRY_CAST("timestamp" AS TIMESTAMPTZ)
+                        WHEN substr("timestamp", 5, 1) <> '-'
                         THEN make_timestamptz(CAST(round(TRY_CAST("timestamp" AS DOUBLE) * 1e6) AS BIGINT))
-                        WHEN regexp_matches(trim("timestamp"), '(Z|[+-][0-9]{{2}}(:?[0-9]{{2}})?)$')
-                        THEN TRY_CAST(trim("timestamp") AS TIMESTAMPTZ)
                    END AS t_utc,
                    ax, ay, az, gx, gy, gz, {mag_sql}
             FROM read_csv(?, header = true, auto_detect = false, delim = ',', quote = '"', escape = '"',

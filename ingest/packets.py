@@ -8,6 +8,7 @@ rest of the batch is kept.
 
 from __future__ import annotations
 
+import math
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -94,7 +95,7 @@ class DeviceConfig:
         version, rate, acc_lsb, gyro_lsb, tick_hz, placement = _CONFIG.unpack(data)
         if version != 1:
             raise PacketError(f"device config profile_version {version} is not supported (want 1)")
-        if rate <= 0 or tick_hz <= 0 or not acc_lsb > 0 or not gyro_lsb > 0:
+        if rate <= 0 or tick_hz <= 0 or not 0 < acc_lsb < math.inf or not 0 < gyro_lsb < math.inf:
             raise PacketError(
                 f"device config has impossible values: sample_rate_hz={rate}, tick_hz={tick_hz}, "
                 f"accel_lsb_per_g={acc_lsb}, gyro_lsb_per_dps={gyro_lsb}"

@@ -8,6 +8,7 @@ kept in ``extra`` (JSON), never rejected.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import json
 import logging
@@ -43,10 +44,6 @@ _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 class FieldError(ValueError):
     """One field that does not hold what the format says."""
-
-
-def _records(df: pd.DataFrame) -> list[dict[str, str]]:
-    return [{str(k): str(v) for k, v in r.items()} for r in df.to_dict("records")]
 
 
 def _blank(v: str) -> bool:
@@ -95,16 +92,42 @@ class TableResult:
     rows_bad: int = 0
 
 
-def _read(path: Path, required: tuple[str, ...]) -> pd.DataFrame:
+@dataclass(frozen=True)
+class _Row:
+    line: int
+    values: dict[str, str]
+    raw: str
+
+
+def _read(path: Path, required: tuple[str, ...]) -> tuple[list[_Row], list[QuarantineRow]]:
+    """Rows of a flat CSV by header name, with their line numbers; a row with the wrong number
+    of fields is quarantined here ("expected N columns, got M"), the others are returned."""
+    source = str(path)
+    rows: list[_Row] = []
+    bad: list[QuarantineRow] = []
     try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True, encoding="utf-8-sig")
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as e:
-        raise FileFormatError(f"{path}: cannot be read as CSV: {e}") from e
-    df.columns = [str(c).strip() for c in df.columns]
-    missing = [c for c in required if c not in df.columns]
-    if missing:
-        raise FileFormatError(f"{path}: row 1: missing column(s) {', '.join(missing)}")
-    return df
+        with path.open("r", encoding="utf-8-sig", newline="") as fh:
+            reader = csv.reader(fh, skipinitialspace=True)
+            header = [h.strip() for h in next(reader, [])]
+            missing = [c for c in required if c not in header]
+            if missing:
+                raise FileFormatError(f"{path}: row 1: missing column(s) {', '.join(missing)}")
+            for fields in reader:
+                line = reader.line_num
+                raw = ",".join(fields)[:200]
+                if not fields or (len(fields) == 1 and not fields[0].strip()):
+                    continue  # blank line
+                if len(fields) != len(header):
+                    bad.append(
+                        QuarantineRow(
+                            source, f"row {line}", f"expected {len(header)} columns, got {len(fields)}", raw
+                        )
+                    )
+                    continue
+                rows.append(_Row(line, dict(zip(header, fields, strict=True)), raw))
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise FileFormatError(f"{path}: cannot be read as CSV: {str(e).strip()}") from e
+    return rows, bad
 
 
 def _check_row(
@@ -145,7 +168,7 @@ def _upsert(
 
 def import_baseline(cur: duckdb.DuckDBPyConnection, path: Path) -> TableResult:
     source = str(path)
-    df = _read(path, BASELINE_REQUIRED)
+    rows, bad = _read(path, BASELINE_REQUIRED)
     parsers: dict[str, Callable[[str], Any]] = {
         "record_id": str.strip,
         "age": lambda v: parse_number(v, 0, 120),
@@ -157,17 +180,16 @@ def import_baseline(cur: duckdb.DuckDBPyConnection, path: Path) -> TableResult:
     }
     known = set(parsers)
     result = TableResult()
-    bad: list[QuarantineRow] = []
     seen: dict[str, int] = {}
     good: list[list[Any]] = []
-    for i, row in enumerate(_records(df)):
-        line = i + 2
+    for r in rows:
+        line, row = r.line, r.values
         values, errors = _check_row(row, parsers, optional={"sex", "therapist_id"})
         rid = values.get("record_id")
         if rid and rid in seen and not errors:
             errors.append(f"column record_id: duplicate participant {rid!r} (first at row {seen[rid]})")
         if errors:
-            bad.append(QuarantineRow(source, f"row {line}", "; ".join(errors), ",".join(row.values())[:200]))
+            bad.append(QuarantineRow(source, f"row {line}", "; ".join(errors), r.raw))
             continue
         seen[str(rid)] = line
         good.append(
@@ -208,7 +230,7 @@ def import_baseline(cur: duckdb.DuckDBPyConnection, path: Path) -> TableResult:
 
 def import_diary(cur: duckdb.DuckDBPyConnection, path: Path, known_subjects: set[str]) -> TableResult:
     source = str(path)
-    df = _read(path, DIARY_REQUIRED)
+    rows, bad = _read(path, DIARY_REQUIRED)
     parsers: dict[str, Callable[[str], Any]] = {
         "record_id": str.strip,
         "diary_date": parse_date,
@@ -221,13 +243,12 @@ def import_diary(cur: duckdb.DuckDBPyConnection, path: Path, known_subjects: set
         "entered_at": parse_timestamp,
     }
     known = set(parsers)
-    optional = {"intensity", "duration_h", "medication", *DIARY_OPTIONAL}
+    optional = {"intensity", *DIARY_OPTIONAL}
     result = TableResult()
-    bad: list[QuarantineRow] = []
     seen: dict[tuple[str, dt.date], int] = {}
     good: list[list[Any]] = []
-    for i, row in enumerate(_records(df)):
-        line = i + 2
+    for r in rows:
+        line, row = r.line, r.values
         values, errors = _check_row(row, parsers, optional)
         if not errors:
             rid, day = values["record_id"], values["diary_date"]
@@ -244,7 +265,7 @@ def import_diary(cur: duckdb.DuckDBPyConnection, path: Path, known_subjects: set
                     f"column diary_date: duplicate day {day} for {rid} (first at row {seen[(rid, day)]})"
                 )
         if errors:
-            bad.append(QuarantineRow(source, f"row {line}", "; ".join(errors), ",".join(row.values())[:200]))
+            bad.append(QuarantineRow(source, f"row {line}", "; ".join(errors), r.raw))
             continue
         seen[(values["record_id"], values["diary_date"])] = line
         good.append(

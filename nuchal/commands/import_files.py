@@ -42,7 +42,10 @@ def format_report(report: ImportReport) -> list[str]:
                 f"{t.rows_ok:>12,d} rows ok, {t.rows_new:>12,d} new, {t.rows_bad:,d} quarantined"
             )
     if report.unrecognised:
-        lines.append(f"skipped {len(report.unrecognised)} files that are not a cohort format")
+        lines.append(f"skipped {len(report.unrecognised)} files that are not a cohort format:")
+        lines.extend(f"  {p}" for p in report.unrecognised[:10])
+        if len(report.unrecognised) > 10:
+            lines.append(f"  ... and {len(report.unrecognised) - 10} more")
     return lines
 
 
