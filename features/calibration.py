@@ -1,21 +1,26 @@
-"""Sensor-to-head mounting calibration estimated from the data itself.
+"""Sensor-to-head mounting calibration estimated from the data itself, per wear segment.
 
 The sensor is never mounted exactly aligned with the head axes, and it moves when the device is
-taken off and put back on, so the mounting is estimated per *wear segment*:
+taken off and put back on, so the mounting is estimated for every *wear segment* (re-estimated
+after each non-wear gap) from two functional facts that hold in free-living data:
 
-* **Vertical** (head z axis in sensor coordinates): the mean gravity direction of the quiet
-  neutral hold that the wear protocol asks for right after putting the device on (the first
-  >= 3 s still period of a segment that starts with a donning). Without one, the mean gravity
-  direction while walking —
-  people walk with the head upright and gaze ahead, and gait accelerations average out over a
-  bout. Without enough walking, the gravity direction of the densest cluster of quiet postures
-  is used instead (weaker: it can carry a habitual flexion).
-* **Heading**: the protocol's first movement after the hold is a full flexion, whose tilt
-  direction is forward. Without a hold, the head y axis (flexion-extension axis) is the principal axis of the head's
-  angular motion perpendicular to the vertical — flexion-extension is the dominant neck movement
-  in daily life. Its sign comes from the mean tilt: over a day the head spends far more time
-  flexed (reading, phones, desks) than extended, so the forward axis points the way gravity
-  leans on average.
+* **Vertical** (head z axis in sensor coordinates) — *functional movement axes*: nodding
+  (flexion/extension) turns the head about its medio-lateral axis and side bending about its
+  antero-posterior axis, so the angular velocities of all movements that are not turns about the
+  earth vertical lie in the head's x-y plane, and the head z axis is the normal of that plane (the
+  eigenvector of the smallest eigenvalue of their covariance). Turns of the head (axial rotation)
+  happen about the current vertical, which the fused orientation knows, so they are recognised and
+  left out. This is a functional calibration in the sense of de Vries et al. 2010 / Favre et al.
+  2009: it does not depend on how well a person holds "neutral" (a quiet hold is easily a few
+  degrees off; in our simulator N(2, 2) deg of flexion). Fallbacks when a segment has too few
+  movements: the mean gravity while walking (people walk with the head near upright, and gait
+  accelerations average out over a bout), then the first quiet hold after donning (the wear
+  protocol asks for one), then the densest cluster of quiet postures.
+* **Heading** (head x axis) — *mean sustained tilt*: over a wear segment the head spends far more
+  time flexed (reading, phones, desks) than extended or side-bent, and sustained side bending
+  averages out left/right, so the mean horizontal lean of gravity (relative to the vertical above)
+  points backwards along the head's x axis. Lateral errors scale with flexion x heading error, so
+  this averaged estimate (which needs no protocol) is preferred to the axis of a single movement.
 """
 
 from __future__ import annotations
@@ -27,12 +32,25 @@ import numpy.typing as npt
 
 from features.angles import up_in_sensor
 from features.errors import CalibrationError
+from features.wear import runs
 
 F64 = npt.NDArray[np.float64]
 B = npt.NDArray[np.bool_]
 
 MIN_WALK_S = 60.0
-MIN_WORN_S = 300.0
+MIN_WORN_S = 60.0
+MOVE_MIN_DEG = 0.5  # per-bin rotation that counts as a movement (2 deg/s at 0.25-s bins)
+TURN_COS = 0.5  # movements within 60 deg of the vertical are turns (axial rotation): left out
+AXES_MIN_MOVES = 20  # movement bins needed for the functional vertical
+AXES_MAX_FLATNESS = 0.15  # smallest / middle eigenvalue: the movements must span a plane
+AXES_MIN_SPREAD = 0.05  # middle / largest eigenvalue: both nodding and side bending must occur
+HEADING_MIN_TILT_DEG = 3.0
+STRONG_LEAN_DEG = 6.0  # a segment leaning less than this on average asks its neighbours
+REFERENCE_MAX_DEG = 10.0
+AXES_MIN_CROSS = 0.3  # |mean exp(4i phi)|: how clearly the movement axes form a cross  # the mean lean must be clear of noise to give a heading
+HOLD_MIN_S = 3.0
+HOLD_SEARCH_S = 180.0
+HOLD_RATE_DPS = 3.0
 
 
 @dataclass(frozen=True)
@@ -45,13 +63,20 @@ class Calibration:
         Rows are the head axes (x anterior, y left, z up) in sensor coordinates, so
         ``v_head = mount @ v_sensor``.
     vertical_method : str
-        ``quiet_hold``, ``walking`` or ``quiet_mode``.
+        ``movement_axes``, ``quiet_hold``, ``walking`` or ``quiet_mode``.
+    heading_method : str
+        ``movement_axes`` (the cross of nodding and side-bending axes, quadrant from the lean) or
+        ``lean`` (the mean lean alone).
+    lean_deg : float
+        Mean lean of quiet worn time away from the vertical (deg): how clearly forward was seen.
     walking_s, worn_s : float
-        Seconds of walking and of worn data the estimate used.
+        Seconds of walking and of worn data in the segment.
     """
 
     mount: F64
     vertical_method: str
+    heading_method: str
+    lean_deg: float
     walking_s: float
     worn_s: float
 
@@ -63,9 +88,93 @@ def _unit(v: F64) -> F64:
     return v / n
 
 
-def _quiet_mode(up: F64, gyro_dps: F64, ok: B) -> F64:
+def bin_rotations(bins: F64, ok: B) -> tuple[F64, npt.NDArray[np.int64]]:
+    """Rotation vectors (M, 3) in the sensor frame between consecutive usable bins, and their first bin.
+
+    Small-angle ``vee(R_a^T R_b)`` of the per-bin mean sensor->earth rotations: its direction is the
+    mean rotation axis of the step (its length ``sin`` of the angle turned, rad).
+    """
+    pair = np.flatnonzero(ok[:-1] & ok[1:])
+    r = bins[:, :9].reshape(-1, 3, 3)
+    ra = r[pair]
+    rb = r[pair + 1]
+    d = np.einsum("nki,nkj->nij", ra, rb)  # R_a^T R_b
+    w = 0.5 * np.stack([d[:, 2, 1] - d[:, 1, 2], d[:, 0, 2] - d[:, 2, 0], d[:, 1, 0] - d[:, 0, 1]], axis=1)
+    return w, pair
+
+
+def _movement_axes_vertical(bins: F64, ok: B, up: F64) -> F64 | None:
+    """Head z axis as the normal of the plane of nodding and side-bending axes; None if not determined."""
+    w, pair = bin_rotations(bins, ok)
+    norm = np.linalg.norm(w, axis=1)
+    moving = norm > np.sin(np.radians(MOVE_MIN_DEG))
+    if moving.sum() < AXES_MIN_MOVES:
+        return None
+    w = w[moving]
+    u = up[pair[moving]]
+    # turns about the earth vertical: angular velocity (nearly) parallel to 'up'
+    cos_up = np.abs((w * u).sum(axis=1)) / np.linalg.norm(w, axis=1)
+    w = w[cos_up < TURN_COS]
+    if w.shape[0] < AXES_MIN_MOVES:
+        return None
+    evals, evecs = np.linalg.eigh(w.T @ w)
+    if evals[1] <= 0 or evals[0] / evals[1] > AXES_MAX_FLATNESS or evals[1] / evals[2] < AXES_MIN_SPREAD:
+        return None  # not a plane, or only one axis (no side bending): the normal is not determined
+    z = evecs[:, 0]
+    return _unit(z if float(z @ np.nanmean(up[ok], axis=0)) > 0 else -z)
+
+
+def _movement_axes_heading(bins: F64, ok: B, up: F64, z: F64) -> F64 | None:
+    """A head axis (x or y, unknown which or sign) from the orientation of the cross of movement axes.
+
+    Nodding and side bending turn the head about two perpendicular horizontal axes, so the
+    movement axes projected on the head's x-y plane form a cross; its orientation is the argument
+    of the energy-weighted mean of ``exp(4i phi)`` divided by 4 (a quarter-turn ambiguity that does
+    not depend on how much of each movement there was). None when the cross is not clear.
+    """
+    w, pair = bin_rotations(bins, ok)
+    norm = np.linalg.norm(w, axis=1)
+    keep = norm > np.sin(np.radians(MOVE_MIN_DEG))
+    w = w[keep]
+    u = up[pair[keep]]
+    cos_up = np.abs((w * u).sum(axis=1)) / np.linalg.norm(w, axis=1)
+    w = w[cos_up < TURN_COS]
+    if w.shape[0] < AXES_MIN_MOVES:
+        return None
+    e1 = _unit(np.cross(z, [1.0, 0.0, 0.0]) if abs(z[0]) < 0.9 else np.cross(z, [0.0, 1.0, 0.0]))
+    e2 = np.cross(z, e1)
+    a = w @ e1
+    b = w @ e2
+    energy = a * a + b * b
+    phi = np.arctan2(b, a)
+    m = np.sum(energy * np.exp(4j * phi)) / np.sum(energy)
+    if abs(m) < AXES_MIN_CROSS:
+        return None
+    theta = np.angle(m) / 4.0
+    return np.cos(theta) * e1 + np.sin(theta) * e2
+
+
+def _quiet_hold(bins: F64, ok: B, rate_dps: F64, bin_s: float) -> F64 | None:
+    """Mean gravity direction of the first still run (>= HOLD_MIN_S) after the segment's first movement."""
+    idx = np.flatnonzero(ok)
+    if idx.size == 0:
+        return None
+    moving = np.flatnonzero(ok[idx[0] :] & (rate_dps[idx[0] :] > 10.0))
+    first = idx[0] + (int(moving[0]) if moving.size else 0)
+    last = min(bins.shape[0], first + int(HOLD_SEARCH_S / bin_s))
+    still = ok[first:last] & (rate_dps[first:last] < HOLD_RATE_DPS)
+    s, e = runs(still)
+    need = int(np.ceil(HOLD_MIN_S / bin_s))
+    for a, b in zip(s.tolist(), e.tolist(), strict=True):
+        if b - a >= need:
+            sl = slice(first + a + 1, first + b - 1)  # skip the settling bins at both ends
+            return _unit(bins[sl, 11:14].sum(axis=0))
+    return None
+
+
+def _quiet_mode(up: F64, rate_dps: F64, ok: B) -> F64:
     """Gravity direction of the densest cluster of quiet postures (a 2-pass trimmed mean)."""
-    quiet = ok & (gyro_dps < 10.0)
+    quiet = ok & (rate_dps < 10.0)
     if quiet.sum() < 10:
         quiet = ok
     u = up[quiet]
@@ -77,74 +186,14 @@ def _quiet_mode(up: F64, gyro_dps: F64, ok: B) -> F64:
     return center
 
 
-USE_PROTOCOL_HEADING = False
-HOLD_MIN_S = 3.0
-HOLD_SEARCH_S = 180.0
-HOLD_GYRO_DPS = 3.0
-
-
-def _first_flexion_heading(bins: F64, ok: B, z: F64, after: int, bin_s: float) -> F64 | None:
-    """Head x axis from the protocol's first movement after the hold (a full flexion).
-
-    The first time the vertical tilts more than 15 deg away from the hold, the tilt direction
-    at that movement's peak is forward ('up' leans toward -x when the chin goes down).
-    """
-    up = up_in_sensor(bins)
-    last = min(bins.shape[0], after + int(60.0 / bin_s))
-    seg = np.arange(after, last)
-    seg = seg[ok[seg]]
-    if seg.size == 0:
-        return None
-    tilt = np.degrees(np.arccos(np.clip(up[seg] @ z, -1.0, 1.0)))
-    over = np.flatnonzero(tilt > 15.0)
-    if over.size == 0:
-        return None
-    # follow the movement to its peak
-    j = over[0]
-    while j + 1 < tilt.size and tilt[j + 1] >= tilt[j]:
-        j += 1
-    u = up[seg[j]]
-    return _unit(-(u - (u @ z) * z))
-
-
-def _quiet_hold(bins: F64, ok: B, bin_s: float, after_nonwear: bool) -> tuple[F64, int] | None:
-    """Mean acceleration direction of the first still run (>= HOLD_MIN_S) near the segment start.
-
-    After non-wear the segment may begin with a few seconds of the device still lying on the
-    table (non-wear is flagged in 10-s windows), so the hold is searched after the first
-    movement (picking the device up).
-    """
-    idx = np.flatnonzero(ok)
-    if idx.size == 0:
-        return None
-    first = idx[0]
-    if after_nonwear:
-        moving = np.flatnonzero(ok[first:] & (bins[first:, 9] > 10.0))
-        if moving.size == 0 or moving[0] * bin_s > HOLD_SEARCH_S:
-            return None
-        first = first + int(moving[0])
-    last = min(bins.shape[0], first + int(HOLD_SEARCH_S / bin_s))
-    still = ok[first:last] & (bins[first:last, 9] < HOLD_GYRO_DPS)
-    from features.wear import runs
-
-    s, e = runs(still)
-    need = int(np.ceil(HOLD_MIN_S / bin_s))
-    for a, b in zip(s, e, strict=True):
-        if b - a >= need:
-            # skip the first and last bin of the hold (settling)
-            sl = slice(first + a + 1, first + b - 1)
-            return _unit(bins[sl, 11:14].sum(axis=0)), int(first + b)
-    return None
-
-
 def estimate_mounting(
     bins: F64,
     worn: B,
     walking: B,
     bin_s: float,
     *,
-    starts_with_donning: bool = False,
-    after_nonwear: bool = False,
+    rate_dps: F64 | None = None,
+    reference: Calibration | None = None,
 ) -> Calibration:
     """Estimate the mounting from one wear segment.
 
@@ -153,64 +202,82 @@ def estimate_mounting(
     bins : (B, 20) float
         Per-bin fused orientation and moments (:func:`features.orientation.orientation_bins`).
     worn, walking : (B,) bool
-        Worn bins and walking bins of this segment.
+        Worn bins and walking bins of this segment (False elsewhere).
     bin_s : float
         Bin width in seconds.
+    rate_dps : (B,) float, optional
+        Bias-free angular speed between bins (:func:`features.wear.bin_rates_dps`); computed if absent.
+    reference : Calibration, optional
+        A well-determined calibration of another segment of the same recording; it decides which
+        way round the device sits when this segment has too little flexed posture to tell.
 
     Raises
     ------
     CalibrationError
         With fewer than ``MIN_WORN_S`` seconds of worn data.
     """
-    present = bins[:, 19] > 0
-    ok = worn & present
+    ok = worn & (bins[:, 19] > 0)
     worn_s = float(ok.sum() * bin_s)
     if worn_s < MIN_WORN_S:
         raise CalibrationError(f"only {worn_s:.0f} s of worn data; need {MIN_WORN_S:.0f} s")
-    cnt = bins[:, 19]
-    # mean acceleration per bin = gravity + (zero-mean over a bout) gait acceleration
-    acc_mean = bins[:, 11:14] / np.maximum(cnt, 1.0)[:, None]
+    if rate_dps is None:
+        from features.wear import bin_rates_dps
+
+        rate_dps = bin_rates_dps(bins, bin_s)
+    rate = np.where(np.isfinite(rate_dps), rate_dps, np.inf)
+    up = up_in_sensor(bins)
     walk = walking & ok
     walking_s = float(walk.sum() * bin_s)
-    up = up_in_sensor(bins)
-    hold = _quiet_hold(bins, ok, bin_s, after_nonwear) if starts_with_donning else None
-    x_protocol = None
-    if hold is not None:
-        z = hold[0]
-        method = "quiet_hold"
-        x_protocol = _first_flexion_heading(bins, ok, z, hold[1], bin_s)
-    elif walking_s >= MIN_WALK_S:
-        z = _unit(acc_mean[walk].sum(axis=0))
+    z = _movement_axes_vertical(bins, ok, up)
+    method = "movement_axes"
+    if z is None and walking_s >= MIN_WALK_S:
+        acc_sum = bins[walk, 11:14].sum(axis=0)  # gait accelerations average out over a bout
+        z = _unit(acc_sum)
         method = "walking"
-    else:
-        z = _quiet_mode(up, bins[:, 9], ok)
+    if z is None:
+        z = _quiet_hold(bins, ok, rate, bin_s)
+        method = "quiet_hold"
+    if z is None:
+        z = _quiet_mode(up, rate, ok)
         method = "quiet_mode"
-    # angular motion between consecutive bins, in sensor coordinates (small-angle vee of R_i^T R_j)
-    r = bins[:, :9].reshape(-1, 3, 3)
-    pair = ok[:-1] & ok[1:]
-    ra = r[:-1][pair]
-    rb = r[1:][pair]
-    d = np.einsum("nki,nkj->nij", ra, rb)  # R_a^T R_b
-    w = 0.5 * np.stack([d[:, 2, 1] - d[:, 1, 2], d[:, 0, 2] - d[:, 2, 0], d[:, 1, 0] - d[:, 0, 1]], axis=1)
-    w_h = w - np.outer(w @ z, z)  # drop the rotation about the vertical
-    big = np.linalg.norm(w_h, axis=1) > np.radians(1.0)
-    # mean tilt: where gravity leans on average, relative to the vertical (forward = flexion side)
-    tilt = up[ok].mean(axis=0)
-    tilt_h = tilt - (tilt @ z) * z
-    if x_protocol is not None and USE_PROTOCOL_HEADING:
-        x = x_protocol
-        y = np.cross(z, x)
-    elif big.sum() >= 20:
-        cov = w_h[big].T @ w_h[big]
-        _evals, evecs = np.linalg.eigh(cov)
-        y = _unit(evecs[:, -1] - (evecs[:, -1] @ z) * z)
-        # 'up' leans toward -x_head when flexed, so x_head points opposite to the mean tilt
-        x = np.cross(y, z)
-        if float(x @ tilt_h) > 0:
-            y = -y
-            x = -x
+    # heading: the mean lean of gravity away from the vertical points to -x (flexion dominates)
+    quiet = ok & (rate < 10.0)
+    if quiet.sum() < 10:
+        quiet = ok
+    lean = up[quiet].mean(axis=0)
+    lean_h = lean - (lean @ z) * z
+    if (
+        reference is None
+        and np.degrees(np.arcsin(min(1.0, float(np.linalg.norm(lean_h))))) < HEADING_MIN_TILT_DEG
+    ):
+        raise CalibrationError(
+            "the head never leaned clearly forward in this wear segment; heading not determined"
+        )
+    lean_deg = float(np.degrees(np.arcsin(min(1.0, float(np.linalg.norm(lean_h))))))
+    x = _unit(-lean_h)
+    # too little flexed posture here to tell forward from sideways: a device re-worn with the
+    # same vertical (within REFERENCE_MAX_DEG) is taken to sit the same way round
+    if (
+        reference is not None
+        and lean_deg < STRONG_LEAN_DEG <= reference.lean_deg
+        and float(reference.mount[2] @ z) > np.cos(np.radians(REFERENCE_MAX_DEG))
+    ):
+        x = _unit(reference.mount[0] - (reference.mount[0] @ z) * z)
+    x_axes = _movement_axes_heading(bins, ok, up, z)
+    if x_axes is not None:
+        # the cross of nodding / side-bending axes fixes x up to a quarter turn; the lean picks it
+        cands = [x_axes, np.cross(z, x_axes), -x_axes, -np.cross(z, x_axes)]
+        x = max(cands, key=lambda c: float(c @ x))
+        heading_method = "movement_axes"
     else:
-        x = _unit(-tilt_h)
-        y = np.cross(z, x)
-    mount = np.vstack([_unit(x), _unit(y), z])
-    return Calibration(mount=mount, vertical_method=method, walking_s=walking_s, worn_s=worn_s)
+        heading_method = "lean"
+    y = np.cross(z, x)
+    mount = np.vstack([x, _unit(y), z])
+    return Calibration(
+        mount=mount,
+        vertical_method=method,
+        heading_method=heading_method,
+        lean_deg=lean_deg,
+        walking_s=walking_s,
+        worn_s=worn_s,
+    )

@@ -13,13 +13,13 @@ import numpy as np
 import numpy.typing as npt
 
 from features.angles import head_angles
-from features.calibration import Calibration, estimate_mounting
+from features.calibration import STRONG_LEAN_DEG, Calibration, estimate_mounting
 from features.errors import CalibrationError
 from features.movement import movement_features
 from features.orientation import DEFAULT_FILTER, FilterParams, orientation_bins
 from features.posture import posture_features
 from features.rom import rom_features
-from features.wear import nonwear_flags, runs, walking_flags
+from features.wear import bin_rates_dps, nonwear_flags, refine_nonwear_edges, runs, walking_flags
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +80,42 @@ def _segments(worn: B, bin_s: float) -> list[tuple[int, int]]:
     return out
 
 
+def _calibrate_segments(
+    bins: F64, worn: B, walking: B, rate: F64, recording_id: int
+) -> list[tuple[int, int, Calibration]]:
+    """Mounting per wear segment of one recording: (start bin, end bin, calibration).
+
+    Segments with too little flexed posture to tell forward from sideways are re-estimated with
+    the recording's best-determined segment as reference; a segment that cannot be calibrated at
+    all borrows that reference (or is left out when there is none).
+    """
+    n = bins.shape[0]
+    segs = _segments(worn, BIN_S)
+    own: list[Calibration | None] = []
+    for a, b in segs:
+        seg = np.zeros(n, dtype=bool)
+        seg[a:b] = True
+        try:
+            own.append(estimate_mounting(bins, worn & seg, walking & seg, BIN_S, rate_dps=rate))
+        except CalibrationError as e:
+            log.info("recording %s: segment %d-%d: %s", recording_id, a, b, e)
+            own.append(None)
+    strong = [c for c in own if c is not None and c.lean_deg >= STRONG_LEAN_DEG]
+    ref = max(strong, key=lambda c: c.worn_s) if strong else None
+    out: list[tuple[int, int, Calibration]] = []
+    for (a, b), cal in zip(segs, own, strict=True):
+        if ref is not None and (cal is None or cal.lean_deg < STRONG_LEAN_DEG):
+            seg = np.zeros(n, dtype=bool)
+            seg[a:b] = True
+            try:
+                cal = estimate_mounting(bins, worn & seg, walking & seg, BIN_S, rate_dps=rate, reference=ref)
+            except CalibrationError:
+                cal = ref
+        if cal is not None:
+            out.append((a, b, cal))
+    return out
+
+
 def process_day(
     recordings: list[Recording], day_length_s: float, params: FilterParams = DEFAULT_FILTER
 ) -> DayResult:
@@ -110,31 +146,12 @@ def process_day(
         bins = orientation_bins(rec.t_s, rec.acc_g, rec.gyro_dps, bin_s=BIN_S, n_bins=n_bins, params=params)
         rec_present = bins[:, 19] > 0
         new = rec_present & ~present  # a second device on the same day only fills what is missing
-        nw = nonwear_flags(bins, BIN_S)
+        rate = bin_rates_dps(bins, BIN_S)
+        nw = refine_nonwear_edges(nonwear_flags(bins, BIN_S), rate, BIN_S)
         wk = walking_flags(bins, BIN_S)
         worn = rec_present & ~nw
-        mount_prev: Calibration | None = None
-        for a, b in _segments(worn, BIN_S):
-            seg = np.zeros(n_bins, dtype=bool)
-            seg[a:b] = True
-            donning = a > 0 or rec.starts_here
-            try:
-                cal = estimate_mounting(
-                    bins,
-                    worn & seg,
-                    wk & seg,
-                    BIN_S,
-                    starts_with_donning=donning,
-                    after_nonwear=bool(a > 0 and rec_present[a - 1]),
-                )
-            except CalibrationError as e:
-                if mount_prev is None:
-                    log.info("recording %s: segment %d-%d uncalibrated: %s", rec.recording_id, a, b, e)
-                    continue
-                cal = mount_prev
-            else:
-                cals.append(SegmentCalibration(rec.recording_id, a, b, cal))
-            mount_prev = cal
+        for a, b, cal in _calibrate_segments(bins, worn, wk, rate, rec.recording_id):
+            cals.append(SegmentCalibration(rec.recording_id, a, b, cal))
             ang = head_angles(bins[a:b], cal.mount, BIN_S)
             take = new[a:b]
             flex[a:b][take] = ang.flexion_deg[take]

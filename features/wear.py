@@ -111,6 +111,37 @@ def nonwear_flags(bins: F64, bin_s: float, params: WearParams = DEFAULT_WEAR) ->
     return _expand(still, k, n) & present
 
 
+def refine_nonwear_edges(
+    nonwear: B, rate_dps: F64, bin_s: float, *, still_dps: float = 0.3, handling_s: float = 2.0
+) -> B:
+    """Move non-wear edges from the window grid to the bin grid and add the handling time.
+
+    Non-wear is found in ``window_s`` windows, so up to a window of the device lying still is left
+    at each edge; those bins are still too. Each run is extended through adjacent bins turning
+    less than ``still_dps``, then by ``handling_s`` on both sides: taking the device off or putting
+    it on takes a moment, during which its orientation says nothing about the head.
+
+    Parameters
+    ----------
+    nonwear : (B,) bool
+        Non-wear flags from :func:`nonwear_flags`.
+    rate_dps : (B,) float
+        Angular speed between bins (:func:`bin_rates_dps`; NaN at gaps).
+    """
+    out = nonwear.copy()
+    n = out.size
+    pad = round(handling_s / bin_s)
+    moving = ~(rate_dps < still_dps)  # NaN (gap) counts as moving: stop there
+    s, e = runs(nonwear)
+    for a, b in zip(s.tolist(), e.tolist(), strict=True):
+        before = np.flatnonzero(moving[:a][::-1])
+        a2 = a - (int(before[0]) if before.size else a)
+        after = np.flatnonzero(moving[b:])
+        b2 = b + (int(after[0]) if after.size else n - b)
+        out[max(0, a2 - pad) : min(n, b2 + pad)] = True
+    return out
+
+
 def walking_flags(bins: F64, bin_s: float, params: WearParams = DEFAULT_WEAR) -> B:
     """(B,) True in bins that belong to a walking bout.
 
