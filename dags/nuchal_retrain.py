@@ -43,22 +43,22 @@ def nuchal_retrain() -> None:
         return {"home": str(home.root), "as_of": as_of.isoformat()}
 
     @task
-    def train(keys: dict[str, str]) -> dict[str, Any]:
+    def train(keys: dict[str, str]) -> dict[str, str]:
         from nuchal import pipeline
 
-        return pipeline.train_candidate(keys["home"], keys["as_of"]).as_xcom()
+        return pipeline.train_candidates(keys["home"], keys["as_of"])
 
     @task
-    def evaluate(keys: dict[str, str], candidate: dict[str, Any]) -> dict[str, Any]:
+    def evaluate(keys: dict[str, str], candidates: dict[str, str]) -> list[dict[str, Any]]:
         from nuchal import pipeline
 
-        return pipeline.evaluate_candidate(keys["home"], candidate["version"]).as_xcom()
+        return [d.as_xcom() for d in pipeline.evaluate_candidates(keys["home"], keys["as_of"], candidates)]
 
     @task(outlets=[MODEL])
-    def promote(keys: dict[str, str], evaluation: dict[str, Any]) -> dict[str, Any]:
+    def promote(keys: dict[str, str], decisions: list[dict[str, Any]]) -> list[str]:
         from nuchal import pipeline
 
-        return pipeline.promote_if_better(keys["home"], evaluation["version"]).as_xcom()
+        return pipeline.promote_decided(keys["home"], decisions)
 
     keys = partition()
     promote(keys, evaluate(keys, train(keys)))

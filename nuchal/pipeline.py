@@ -13,6 +13,8 @@ Results are small frozen records of counts and keys, never data: they travel thr
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import logging
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
@@ -172,6 +174,171 @@ def predict_day(home: Path | str, day: dt.date | str) -> StepResult:
         if b.model_version is None:
             log.info("%s: no prediction for %s (%s)", b.target, d, b.note)
     return StepResult("predict_day", d.isoformat(), None, sum(b.n_rows for b in batches))
+
+
+# --- weekly retraining ------------------------------------------------------------------------
+
+# The promotion rule (docs/airflow.md): candidate and promoted model are scored on the same
+# held-out participants; the candidate wins when its AUROC is higher and the paired participant
+# bootstrap does not make it plausibly worse by more than PROMOTE_MAX_LOSS.
+HOLDOUT_MODULUS = 5  # sha256(subject_id) % 5 == 0: about a fifth, stable as the cohort grows
+PROMOTE_MAX_LOSS = 0.02  # AUROC; the 2.5 % bootstrap quantile of (candidate - promoted) must exceed -this
+CHANCE_AUROC = 0.5  # what a target without a promoted model is compared against
+RETRAIN_SEED = 0
+
+
+def is_held_out(subject_id: str) -> bool:
+    """Whether a participant belongs to the fixed evaluation set of weekly retraining."""
+    digest = hashlib.sha256(subject_id.encode()).digest()
+    return int.from_bytes(digest[:8], "big") % HOLDOUT_MODULUS == 0
+
+
+@dataclass(frozen=True)
+class RetrainDecision:
+    """The outcome of comparing one target's candidate with its promoted model."""
+
+    target: str
+    as_of: str
+    candidate_version: str | None
+    promoted_version: str | None
+    heldout_participants: int
+    heldout_rows: int
+    candidate_auroc: float | None
+    promoted_auroc: float | None
+    delta_auroc: float | None
+    delta_auroc_low: float | None
+    promote: bool
+    reason: str
+
+    def as_xcom(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _cohort_until(home: Home, as_of: dt.date, *, held_out: bool) -> Any:
+    """The cohort as known at the end of ``as_of``, of the held-out or of the training participants."""
+    import pandas as pd
+
+    from models.data import CohortData, load_cohort
+
+    with open_warehouse(home.warehouse) as wh:
+        cohort = load_cohort(wh)
+    cutoff = pd.Timestamp(as_of)
+    keep = {s for s in cohort.participants["subject_id"].astype(str) if is_held_out(s) == held_out}
+
+    def rows(df: pd.DataFrame, day_col: str | None) -> pd.DataFrame:
+        mask = df["subject_id"].astype(str).isin(keep)
+        if day_col is not None:
+            mask &= pd.to_datetime(df[day_col]) <= cutoff
+        return df[mask].reset_index(drop=True)
+
+    return CohortData(
+        participants=rows(cohort.participants, None),
+        diary=rows(cohort.diary, "diary_date"),
+        day_features=rows(cohort.day_features, "day"),
+    )
+
+
+def train_candidates(home: Path | str, as_of: dt.date | str) -> dict[str, str]:
+    """Train one candidate per target on the non-held-out participants' data up to ``as_of``.
+
+    Returns ``{target: version}`` of the registered candidates; a target without enough labelled
+    data yet is left out (logged), never faked.
+    """
+    from models import registry
+    from models.errors import NotEnoughDataError
+    from models.targets import TARGETS
+    from models.training import train_target
+
+    d = as_day(as_of)
+    h = _home(home)
+    cohort = _cohort_until(h, d, held_out=False)
+    versions: dict[str, str] = {}
+    for target in TARGETS:
+        try:
+            trained = train_target(cohort, target, seed=RETRAIN_SEED, cross_validate=False)
+        except NotEnoughDataError as e:
+            log.warning("%s: no candidate trained with data up to %s: %s", target, d, e)
+            continue
+        versions[target] = registry.save(h, trained).version
+    return versions
+
+
+def evaluate_candidates(
+    home: Path | str, as_of: dt.date | str, candidates: dict[str, str]
+) -> list[RetrainDecision]:
+    """Score each candidate and the promoted model of its target on the held-out participants.
+
+    Writes ``reports/retrain/<as_of>.json`` with every decision; model cards stay in the registry.
+    """
+    import numpy as np
+
+    from models import registry
+    from models.matrix import build_matrix
+    from models.metrics import evaluate_scores, paired_auc_gap
+    from models.predict import align
+
+    d = as_day(as_of)
+    h = _home(home)
+    heldout = _cohort_until(h, d, held_out=True)
+    decisions = []
+    for target, version in sorted(candidates.items()):
+        promoted = registry.promoted_version(h, target)  # type: ignore[arg-type]
+        m = build_matrix(heldout, target).labelled()  # type: ignore[arg-type]
+        n_subjects = len(np.unique(m.subject_id)) if len(m) else 0
+        base = {"target": target, "as_of": d.isoformat(), "candidate_version": version}
+        if len(m) == 0 or len(np.unique(m.y)) < 2:
+            decisions.append(
+                RetrainDecision(
+                    **base, promoted_version=promoted, heldout_participants=n_subjects, heldout_rows=len(m),
+                    candidate_auroc=None, promoted_auroc=None, delta_auroc=None, delta_auroc_low=None,
+                    promote=False, reason="held-out participants have no rows with both outcomes yet",
+                )
+            )  # fmt: skip
+            continue
+        cand = registry.load(h, version)
+        p_cand = cand.predict_proba(align(m, cand.record.feature_names))
+        if promoted is not None:
+            prom = registry.load(h, promoted)
+            p_prom = prom.predict_proba(align(m, prom.record.feature_names))
+        else:
+            p_prom = np.full(len(m), CHANCE_AUROC)  # a constant score has AUROC 0.5: chance
+        auc_c = evaluate_scores(p_cand, m.y, m.subject_id, seed=RETRAIN_SEED).auroc.value
+        auc_p = evaluate_scores(p_prom, m.y, m.subject_id, seed=RETRAIN_SEED).auroc.value
+        gap = paired_auc_gap(p_cand, p_prom, m.y, m.subject_id, seed=RETRAIN_SEED)  # promoted - candidate
+        delta, delta_low = -gap.value, -gap.high
+        wins = delta > 0 and delta_low > -PROMOTE_MAX_LOSS
+        against = promoted or "chance"
+        reason = (
+            f"AUROC {auc_c:.3f} vs {auc_p:.3f} ({against}) on {n_subjects} held-out participants; "
+            f"difference {delta:+.3f}, 95 % low {delta_low:+.3f}: "
+            + ("promote" if wins else f"keep (needs > 0 and low > -{PROMOTE_MAX_LOSS})")
+        )
+        decisions.append(
+            RetrainDecision(
+                **base, promoted_version=promoted, heldout_participants=n_subjects, heldout_rows=len(m),
+                candidate_auroc=auc_c, promoted_auroc=auc_p, delta_auroc=delta, delta_auroc_low=delta_low,
+                promote=wins, reason=reason,
+            )
+        )  # fmt: skip
+    out = h.reports / "retrain" / f"{d.isoformat()}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps([x.as_xcom() for x in decisions], indent=2, default=float))
+    return decisions
+
+
+def promote_decided(home: Path | str, decisions: Iterable[dict[str, Any] | RetrainDecision]) -> list[str]:
+    """Promote the candidates whose decision says so; returns the promoted versions."""
+    from models import registry
+
+    h = _home(home)
+    done = []
+    for x in decisions:
+        dec = x if isinstance(x, RetrainDecision) else RetrainDecision(**x)
+        if dec.promote and dec.candidate_version is not None:
+            registry.promote(h, dec.candidate_version)
+            done.append(dec.candidate_version)
+        log.info("%s: %s", dec.target, dec.reason)
+    return done
 
 
 def _sum_rows(results: Iterable[dict[str, Any] | StepResult]) -> int:
