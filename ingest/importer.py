@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -144,8 +145,37 @@ def load_blelog(cur: duckdb.DuckDBPyConnection, path: Path, known_subjects: set[
     return decoded.batch.n_samples, new, len(bad)
 
 
-def import_paths(wh: Warehouse, paths: Iterable[Path | str], *, progress: bool = False) -> ImportReport:
-    """Import every contract-2 file under ``paths``; see the module docstring for the rules."""
+DEFAULT_IMPORT_MEMORY_MB = 512
+
+
+@contextmanager
+def memory_limit(cur: duckdb.DuckDBPyConnection, limit_mb: int) -> Iterator[None]:
+    """Cap DuckDB's memory for the block: a large file's staging spills to disk instead of RAM."""
+    before = cur.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+    cur.execute(f"SET memory_limit = '{int(limit_mb)}MB'")
+    try:
+        yield
+    finally:
+        cur.execute("SET memory_limit = ?", [before])
+
+
+def import_paths(
+    wh: Warehouse,
+    paths: Iterable[Path | str],
+    *,
+    progress: bool = False,
+    memory_mb: int = DEFAULT_IMPORT_MEMORY_MB,
+) -> ImportReport:
+    """Import every contract-2 file under ``paths``; see the module docstring for the rules.
+
+    ``memory_mb`` caps DuckDB's memory while importing, so a file of any size imports in
+    bounded memory (DuckDB spills what does not fit to its temp directory).
+    """
+    with memory_limit(wh.cursor(), memory_mb):
+        return _import_paths(wh, paths, progress)
+
+
+def _import_paths(wh: Warehouse, paths: Iterable[Path | str], progress: bool) -> ImportReport:
     files, other = discover(Path(p) for p in paths)
     report = ImportReport(unrecognised=other)
     for f in other:

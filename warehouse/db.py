@@ -118,6 +118,9 @@ def open_warehouse(
             raise WarehouseError(f"cannot open warehouse {path}: {e}") from e
         try:
             con.execute("SET TimeZone = 'UTC'")
+            # progress is tracked (for our own progress bars) but never printed by DuckDB itself
+            con.execute("SET enable_progress_bar = true")
+            con.execute("SET enable_progress_bar_print = false")
             if not read_only:
                 apply_migrations(con, path)
             yield Warehouse(path=path, con=con, read_only=read_only)
