@@ -103,7 +103,7 @@ def mounting_errors(est: F64, true: F64) -> tuple[float, float, float]:
     return float(total), float(vertical), float(abs(he))
 
 
-def _interp_bins(values: npt.NDArray[np.floating], t_s: F64) -> F64:
+def _interp_bins(values: npt.NDArray[np.floating], t_s: npt.NDArray[np.floating]) -> F64:
     """Per-bin values (mean over [b, b+1) * BIN_S) sampled at times ``t_s`` (s since midnight)."""
     centers = (np.arange(values.size) + 0.5) * BIN_S
     ok = np.isfinite(values)
