@@ -17,7 +17,14 @@ import numpy.typing as npt
 
 from ingest.clock import map_packets, sample_times_us, samples_crc32
 from ingest.errors import FileFormatError
-from ingest.packets import FLAG_DROPPED_BEFORE, DecodedBatch, DeviceConfig, PacketError, decode_packets
+from ingest.packets import (
+    FLAG_DROPPED_BEFORE,
+    TICK_MODULO,
+    DecodedBatch,
+    DeviceConfig,
+    PacketError,
+    decode_packets,
+)
 from ingest.store import PLACEMENTS, QuarantineRow
 
 log = logging.getLogger(__name__)
@@ -53,9 +60,21 @@ class DecodedCapture:
     """Samples of a capture with UTC times, the gaps found and the packets rejected."""
 
     t_utc_us: npt.NDArray[np.int64]
+    device_tick: npt.NDArray[np.int64]
     batch: DecodedBatch
     gaps: list[Gap]
     rejected: list[QuarantineRow]
+
+
+def sample_ticks(
+    packet_tick: npt.NDArray[np.int64],
+    sample_in_packet: npt.NDArray[np.int64],
+    tick_hz: float,
+    sample_rate_hz: float,
+) -> npt.NDArray[np.int64]:
+    """(N,) device tick of each sample, ``tick + i * tick_hz / fs`` rounded, modulo 2**32."""
+    offset = np.round(sample_in_packet * (tick_hz / sample_rate_hz)).astype(np.int64)
+    return np.mod(packet_tick + offset, TICK_MODULO)
 
 
 def read_blelog(path: Path) -> BleCapture:
@@ -138,7 +157,8 @@ def decode_capture(
     good_pkts = np.unique(batch.packet_index)
     gaps: list[Gap] = []
     if good_pkts.shape[0] == 0:
-        return DecodedCapture(np.zeros(0, dtype=np.int64), batch, gaps, rejected)
+        empty = np.zeros(0, dtype=np.int64)
+        return DecodedCapture(empty, empty, batch, gaps, rejected)
     # Clock fit on well-formed packets only: a corrupted tick would bend the envelope.
     pkt_seq = np.zeros(len(payloads), dtype=np.int64)
     pkt_tick = np.zeros(len(payloads), dtype=np.int64)
@@ -158,7 +178,8 @@ def decode_capture(
     pos[good_pkts] = np.arange(good_pkts.shape[0])
     t_us = sample_times_us(timing, pos[batch.packet_index], batch.sample_in_packet, config.sample_rate_hz)
     gaps = _find_gaps(timing.segment, timing.seq_unwrapped, good_pkts, batch, t_us, config)
-    return DecodedCapture(t_us, batch, gaps, rejected)
+    ticks = sample_ticks(batch.tick, batch.sample_in_packet, config.tick_hz, config.sample_rate_hz)
+    return DecodedCapture(t_us, ticks, batch, gaps, rejected)
 
 
 def _find_gaps(

@@ -137,6 +137,7 @@ def load_blelog(cur: duckdb.DuckDBPyConnection, path: Path, known_subjects: set[
         decoded.batch.acc_g,
         decoded.batch.gyro_dps,
         decoded.batch.mag_ut,
+        device_tick=decoded.device_tick,
     )
     for gap in decoded.gaps:
         record_gap(cur, cap.device_id, gap.t_from_us, gap.t_to_us, gap.missing_samples, gap.reason, source)

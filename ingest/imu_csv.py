@@ -203,7 +203,7 @@ def import_imu_csv(
                         WHEN substr("timestamp", 5, 1) <> '-'
                         THEN make_timestamptz(CAST(round(TRY_CAST("timestamp" AS DOUBLE) * 1e6) AS BIGINT))
                    END AS t_utc,
-                   ax, ay, az, gx, gy, gz, {mag_sql}
+                   ax, ay, az, gx, gy, gz, {mag_sql}, NULL::BIGINT AS device_tick
             FROM read_csv(?, header = true, auto_detect = false, delim = ',', quote = '"', escape = '"',
                           nullstr = ?, columns = ?, store_rejects = true,
                           rejects_table = '{rej}', rejects_scan = '{scan}')

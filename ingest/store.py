@@ -77,6 +77,7 @@ def store_samples(
     acc_g: npt.NDArray[np.floating],
     gyro_dps: npt.NDArray[np.floating],
     mag_ut: npt.NDArray[np.floating] | None = None,
+    device_tick: npt.NDArray[np.int64] | None = None,
 ) -> int:
     """Insert samples that are not stored yet; returns how many were new.
 
@@ -85,6 +86,7 @@ def store_samples(
     t_utc_us : (N,) sample times, integer microseconds since the Unix epoch, UTC.
     acc_g : (N, 3) acceleration in g; gyro_dps : (N, 3) angular rate in deg/s;
     mag_ut : optional (N, 3) magnetic field in uT (NaN where absent).
+    device_tick : optional (N,) device clock tick of each sample (BLE data), see migration 0005.
     """
     n = int(t_utc_us.shape[0])
     if n == 0:
@@ -95,6 +97,7 @@ def store_samples(
         first.sort()
         t_utc_us, acc_g, gyro_dps = t_utc_us[first], acc_g[first], gyro_dps[first]
         mag_ut = None if mag_ut is None else mag_ut[first]
+        device_tick = None if device_tick is None else device_tick[first]
     cols: dict[str, pa.Array] = {
         "t_utc": pa.array(t_utc_us.astype(np.int64), type=pa.timestamp("us", tz="UTC")),
     }
@@ -109,6 +112,9 @@ def store_samples(
             if values is None
             else pa.array(values, mask=np.isnan(values))
         )
+    cols["device_tick"] = (
+        pa.nulls(len(t_utc_us), pa.int64()) if device_tick is None else pa.array(device_tick.astype(np.int64))
+    )
     staged = pa.table(cols)
     with registered(cur, f"staged_samples_{id(staged)}", staged) as name:
         return insert_staged_samples(cur, name, recording_id, meta)
@@ -117,10 +123,13 @@ def store_samples(
 def insert_staged_samples(
     cur: duckdb.DuckDBPyConnection, staged: str, recording_id: int, meta: RecordingMeta
 ) -> int:
-    """Insert rows of relation ``staged`` (t_utc, ax..gz, mx..mz; unique t_utc) not stored yet.
+    """Insert rows of relation ``staged`` (t_utc, ax..gz, mx..mz, device_tick; unique t_utc) that
+    are not stored yet; returns how many were inserted.
 
-    The anti-join only looks at this device's rows inside the stage's time range, which DuckDB
-    reads through zone maps instead of scanning the device's whole history.
+    A staged sample is already stored if the device has a sample at the same instant, or (BLE)
+    one with the same device tick less than a second away — the same sample, its UTC time
+    estimated a few ms differently by another load. The anti-joins only read this device's rows
+    near the stage's time range, which DuckDB finds through zone maps instead of a full scan.
     """
     bounds = cur.execute(f"SELECT min(t_utc), max(t_utc) FROM {staged}").fetchall()
     t_lo, t_hi = bounds[0]
@@ -128,14 +137,26 @@ def insert_staged_samples(
         return 0
     inserted = cur.execute(
         f"""
-        INSERT INTO store.imu_samples
-        SELECT ?, ?, ?, ?, s.t_utc, s.ax, s.ay, s.az, s.gx, s.gy, s.gz, s.mx, s.my, s.mz
-        FROM {staged} s
-        ANTI JOIN (
-            SELECT t_utc FROM store.imu_samples WHERE device_id = ? AND t_utc BETWEEN ? AND ?
-        ) e ON e.t_utc = s.t_utc
+        WITH existing AS (
+            SELECT t_utc, device_tick FROM store.imu_samples
+            WHERE device_id = ? AND t_utc BETWEEN ?::TIMESTAMPTZ - INTERVAL 1 SECOND
+                                          AND ?::TIMESTAMPTZ + INTERVAL 1 SECOND
+        ),
+        fresh AS (
+            SELECT s.* FROM {staged} s ANTI JOIN existing e ON e.t_utc = s.t_utc
+        ),
+        fresh_ticks AS (
+            SELECT f.* FROM fresh f
+            ANTI JOIN existing e
+              ON e.device_tick = f.device_tick
+             AND abs(epoch_us(e.t_utc) - epoch_us(f.t_utc)) < 1000000
+        )
+        INSERT INTO store.imu_samples (recording_id, subject_id, device_id, placement, t_utc,
+            acc_x_g, acc_y_g, acc_z_g, gyro_x_dps, gyro_y_dps, gyro_z_dps, mag_x_ut, mag_y_ut, mag_z_ut,
+            device_tick)
+        SELECT ?, ?, ?, ?, t_utc, ax, ay, az, gx, gy, gz, mx, my, mz, device_tick FROM fresh_ticks
         """,
-        [recording_id, meta.subject_id, meta.device_id, meta.placement, meta.device_id, t_lo, t_hi],
+        [meta.device_id, t_lo, t_hi, recording_id, meta.subject_id, meta.device_id, meta.placement],
     ).fetchall()
     return int(inserted[0][0]) if inserted else 0
 

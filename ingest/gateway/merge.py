@@ -142,7 +142,14 @@ class Merger:
                     done.append(path)
                     continue
                 new = store_samples(
-                    cur, rec_id, rec_meta, chunk.t_utc_us, chunk.acc_g, chunk.gyro_dps, chunk.mag_ut
+                    cur,
+                    rec_id,
+                    rec_meta,
+                    chunk.t_utc_us,
+                    chunk.acc_g,
+                    chunk.gyro_dps,
+                    chunk.mag_ut,
+                    device_tick=chunk.device_tick,
                 )
                 quarantine_rows(cur, chunk.rejected)
                 cur.execute(
@@ -170,7 +177,14 @@ class Merger:
             if closing:
                 tail = st.decoder.close()
                 new = store_samples(
-                    cur, rec_id, rec_meta, tail.t_utc_us, tail.acc_g, tail.gyro_dps, tail.mag_ut
+                    cur,
+                    rec_id,
+                    rec_meta,
+                    tail.t_utc_us,
+                    tail.acc_g,
+                    tail.gyro_dps,
+                    tail.mag_ut,
+                    device_tick=tail.device_tick,
                 )
                 result.samples_new += new
                 cur.execute(

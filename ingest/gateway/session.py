@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from ingest.blelog import sample_ticks
 from ingest.clock import ClockTracker, PacketMap, samples_crc32
 from ingest.packets import FLAG_DROPPED_BEFORE, DeviceConfig, decode_packets
 from ingest.store import QuarantineRow
@@ -28,6 +29,7 @@ class DecodedChunk:
     acc_g: npt.NDArray[np.float64]
     gyro_dps: npt.NDArray[np.float64]
     mag_ut: npt.NDArray[np.float64]
+    device_tick: npt.NDArray[np.int64]
     rejected: list[QuarantineRow]
     n_notifications: int
     duplicates: int
@@ -45,6 +47,7 @@ class StreamGap:
 
 @dataclass(frozen=True)
 class _Rows:
+    tick: int
     sample_in_packet: npt.NDArray[np.int64]
     acc_g: npt.NDArray[np.float64]
     gyro_dps: npt.NDArray[np.float64]
@@ -99,6 +102,7 @@ class SessionDecoder:
             no = self._pushed
             self._pushed += 1
             self._rows[no] = _Rows(
+                int(batch.tick[r0]),
                 batch.sample_in_packet[r0:r1],
                 batch.acc_g[r0:r1],
                 batch.gyro_dps[r0:r1],
@@ -126,7 +130,8 @@ class SessionDecoder:
         rows = [r for r, (_no, m) in zip(rows, finals, strict=True) if not m.duplicate]
         if not keep:
             empty = np.zeros((0, 3))
-            return DecodedChunk(np.zeros(0, dtype=np.int64), empty, empty, empty, rejected, n_notif, dups)
+            none = np.zeros(0, dtype=np.int64)
+            return DecodedChunk(none, empty, empty, empty, none, rejected, n_notif, dups)
         sizes = np.fromiter((r.sample_in_packet.shape[0] for r in rows), dtype=np.int64, count=len(rows))
         device_s = np.repeat(np.array([m.device_s for _, m in keep]), sizes)
         drift = np.repeat(np.array([m.drift for _, m in keep]), sizes)
@@ -149,6 +154,12 @@ class SessionDecoder:
             np.concatenate([r.acc_g for r in rows]),
             np.concatenate([r.gyro_dps for r in rows]),
             np.concatenate([r.mag_ut for r in rows]),
+            sample_ticks(
+                np.repeat(np.array([r.tick for r in rows], dtype=np.int64), sizes),
+                sip,
+                cfg.tick_hz,
+                cfg.sample_rate_hz,
+            ),
             rejected,
             n_notif,
             dups,

@@ -234,8 +234,10 @@ def test_replaying_twice_changes_nothing(imported) -> None:  # type: ignore[no-u
         np.testing.assert_array_equal(_samples(wh, d)[0], t)
 
 
-def test_one_capture_or_split_in_two_stores_the_same_rows(tmp_path: Path) -> None:
-    """Replay == live: the same notifications give the same rows however they were captured."""
+def test_one_capture_or_split_in_two_stores_the_same_samples(tmp_path: Path) -> None:
+    """The same notifications give the same samples however they were captured. Each capture
+    re-estimates the device clock from what it holds, so times agree to the 20 ms timing
+    tolerance, not to the microsecond (one capture replayed whole is exact: see gateway tests)."""
     s = _session_b()
     (tmp_path / "baseline.csv").write_text(BASELINE)
     whole_dir, split_dir = tmp_path / "whole", tmp_path / "split"
@@ -250,7 +252,7 @@ def test_one_capture_or_split_in_two_stores_the_same_rows(tmp_path: Path) -> Non
             results.append(_samples(wh, "DEV-B"))
     (t_whole, acc_whole), (t_split, acc_split) = results
     assert t_whole.shape == t_split.shape
-    np.testing.assert_array_equal(t_split, t_whole)
+    assert np.max(np.abs(t_split - t_whole)) < 20_000
     np.testing.assert_array_equal(acc_split, acc_whole)
 
 
