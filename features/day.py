@@ -147,7 +147,7 @@ def process_day(
         rec_present = bins[:, 19] > 0
         new = rec_present & ~present  # a second device on the same day only fills what is missing
         rate = bin_rates_dps(bins, BIN_S)
-        nw = refine_nonwear_edges(nonwear_flags(bins, BIN_S), rate, BIN_S)
+        nw = refine_nonwear_edges(nonwear_flags(bins, BIN_S), bins, BIN_S)
         wk = walking_flags(bins, BIN_S)
         worn = rec_present & ~nw
         for a, b, cal in _calibrate_segments(bins, worn, wk, rate, rec.recording_id):

@@ -112,32 +112,54 @@ def nonwear_flags(bins: F64, bin_s: float, params: WearParams = DEFAULT_WEAR) ->
 
 
 def refine_nonwear_edges(
-    nonwear: B, rate_dps: F64, bin_s: float, *, still_dps: float = 0.3, handling_s: float = 2.0
+    nonwear: B,
+    bins: F64,
+    bin_s: float,
+    *,
+    still_acc_g: float = 0.02,
+    still_dps: float = 3.0,
+    max_extend_s: float = 30.0,
+    handling_s: float = 2.0,
 ) -> B:
     """Move non-wear edges from the window grid to the bin grid and add the handling time.
 
     Non-wear is found in ``window_s`` windows, so up to a window of the device lying still is left
-    at each edge; those bins are still too. Each run is extended through adjacent bins turning
-    less than ``still_dps``, then by ``handling_s`` on both sides: taking the device off or putting
-    it on takes a moment, during which its orientation says nothing about the head.
+    at each edge. Each run is extended (by at most ``max_extend_s``, a few windows) through
+    adjacent bins whose mean acceleration stays within ``still_acc_g`` of the lying device's and
+    whose gyro magnitude stays below ``still_dps`` (raw signals: the fused orientation still
+    creeps for a few seconds after a fast put-down while the tilt correction settles), then by
+    ``handling_s`` on
+    both sides: taking the device off or putting it on takes a moment, during which its
+    orientation says nothing about the head.
 
     Parameters
     ----------
     nonwear : (B,) bool
         Non-wear flags from :func:`nonwear_flags`.
-    rate_dps : (B,) float
-        Angular speed between bins (:func:`bin_rates_dps`; NaN at gaps).
+    bins : (B, 20) float
+        Output of :func:`features.orientation.orientation_bins`.
     """
     out = nonwear.copy()
     n = out.size
     pad = round(handling_s / bin_s)
-    moving = ~(rate_dps < still_dps)  # NaN (gap) counts as moving: stop there
+    reach = round(max_extend_s / bin_s)
+    cnt = np.maximum(bins[:, 19], 1.0)
+    acc_mean = bins[:, 11:14] / cnt[:, None]
     s, e = runs(nonwear)
     for a, b in zip(s.tolist(), e.tolist(), strict=True):
-        before = np.flatnonzero(moving[:a][::-1])
-        a2 = a - (int(before[0]) if before.size else a)
-        after = np.flatnonzero(moving[b:])
-        b2 = b + (int(after[0]) if after.size else n - b)
+        # still = the raw acceleration stays where the device lay and the gyro shows no turning
+        lo = max(0, a - reach)
+        moving = (np.abs(acc_mean[lo:a] - acc_mean[a]).max(axis=1) > still_acc_g) | ~(
+            bins[lo:a, 9] < still_dps
+        )
+        before = np.flatnonzero(moving[::-1])
+        a2 = a - (int(before[0]) if before.size else a - lo)
+        hi = min(n, b + reach)
+        moving = (np.abs(acc_mean[b:hi] - acc_mean[b - 1]).max(axis=1) > still_acc_g) | ~(
+            bins[b:hi, 9] < still_dps
+        )
+        after = np.flatnonzero(moving)
+        b2 = b + (int(after[0]) if after.size else hi - b)
         out[max(0, a2 - pad) : min(n, b2 + pad)] = True
     return out
 
