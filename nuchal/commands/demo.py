@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import sys
 import time
 from pathlib import Path
 
@@ -68,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
         if p.exists()
     ]
     with open_warehouse(home.warehouse) as wh:
-        report = import_paths(wh, inputs, progress=True)
+        report = import_paths(wh, inputs, progress=sys.stderr.isatty())
     for line in format_report(report):
         print(line)
     ctx = DemoContext(home=home, cohort_dir=cohort, seed=args.seed)
