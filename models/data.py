@@ -8,7 +8,7 @@ adds columns.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -51,15 +51,53 @@ class CohortData:
         Columns that are empty for the whole cohort (no sensors at all) are left out, so a diary-only
         cohort gets a lean diary-only matrix.
         """
+        allowed = sensor_columns_allowed()
         return sorted(
             c
             for c in self.day_features.columns
-            if c not in _KEY_COLUMNS and self.day_features[c].notna().any()
+            if c not in _KEY_COLUMNS and allowed(c) and self.day_features[c].notna().any()
         )
 
     @property
     def has_sensor_data(self) -> bool:
         return bool(len(self.day_features)) and bool(self.feature_columns)
+
+
+# Diary-derived columns of the features view: they ignore when a diary row was entered, and some
+# are outcome labels (responder, outcome frequency), so using them would leak the future. The
+# models derive diary history themselves under the availability rule (grid.py).
+_DIARY_VIEW_COLUMNS = frozenset(
+    {
+        "diary_entered",
+        "headache_day",
+        "flare_day",
+        "headache_intensity",
+        "medication",
+        "neck_pain",
+        "lightheaded",
+        "diary_days_28d",
+        "compliance_28d_pct",
+        "headache_days_28d",
+        "baseline_headache_days_28d",
+        "outcome_headache_days_28d",
+        "responder",
+    }
+)
+
+
+def sensor_columns_allowed() -> Callable[[str], bool]:
+    """Which ``participant_day_features`` columns the models may use: sensor-derived ones only.
+
+    The features package documents each column's origin (``imu`` or ``view``); only ``imu`` columns
+    are used, and any column the registry does not know is refused too (it might be derived from
+    the diary or from later days). Without that registry a fixed list of diary columns is excluded.
+    """
+    try:
+        from features.registry import FEATURES
+    except ImportError:
+        return lambda c: c not in _DIARY_VIEW_COLUMNS
+    imu = frozenset(f.name for f in FEATURES if f.origin == "imu")
+    return lambda c: c in imu and c not in _DIARY_VIEW_COLUMNS
 
 
 def _frame(wh: Warehouse, sql: str, params: Sequence[object] | None = None) -> pd.DataFrame:

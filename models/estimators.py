@@ -100,7 +100,7 @@ class DropUninformativeColumns(TransformerMixin, BaseEstimator):
             observed = col[~np.isnan(col)]
             keep[j] = observed.size > 0 and bool(np.any(observed != observed[0]))
         if not keep.any():
-            raise ValueError("every column is empty or constant; there is nothing to learn from")
+            keep[:] = True  # nothing informative: pass everything and let the model say so
         self.keep_ = keep
         return self
 

@@ -176,6 +176,12 @@ def evaluate_target(
         True probabilities: columns subject_id, probability, and ``day`` for flare-up targets.
     """
     m = matrix.labelled()
+    if len(m) == 0 or len(np.unique(m.y)) < 2:
+        raise NotEnoughDataError(
+            f"{matrix.target}: {len(m)} rows with an observed outcome"
+            + ("" if len(m) == 0 else f", all {int(m.y[0])}")
+            + "; evaluation needs both outcomes (responder needs run-in and weeks 7-12 diaries)"
+        )
     head = _headline_rows(m)
     results, oofs = [], []
     oracle_p = _oracle_for(m, oracle) if oracle is not None else None

@@ -91,17 +91,21 @@ _PERIODS = {
     "recent14d": "over the last 2 weeks",
 }
 
-_UNITS = {"deg": "°", "h": " h", "min": " min", "pct": " %", "s": " s", "g": " g"}
+_UNITS = {"dps": " °/s", "deg": "°", "h": " h", "min": " min", "pct": " %", "s": " s", "g": " g"}
 
 
 def human_name(column: str) -> str:
     """``minutes_above_30_deg`` -> ``minutes above 30 deg``; ``wear_h`` -> ``sensor wear time``."""
     if column == "wear_h":
         return "sensor wear time"
+    column = column.replace("angvel", "head movement speed")
     words = column.split("_")
     if words and words[-1] in _UNITS:
         words = words[:-1]
-    return " ".join(words).replace("rom", "range of motion").replace("frt", "flexion-rotation test")
+    text = " ".join(words)
+    text = re.sub(r"\bgt(\d+)\b", r"above \1°", text)
+    text = re.sub(r"\bp(\d+)\b", r"\1th percentile", text)
+    return re.sub(r"\brom\b", "range of motion", text)
 
 
 def _unit(column: str) -> str:

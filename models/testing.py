@@ -7,7 +7,7 @@ participants tables (diary-only cohorts).
 
 Generative story (per participant i, day t), chosen so that each model input matters:
 - headache propensity ``a_i``; light-headedness lowers the chance of responding (SPEC: OR ~5.5);
-- a daily neck load ``load_t`` (AR(1)) is seen by the sensor as ``flexion_h`` on worn days;
+- a daily neck load ``load_t`` (AR(1)) is seen by the sensor as ``flexion_gt20_min`` on worn days;
 - ``P(headache_{t+1}) = sigmoid(a_i + 1.0 headache_t + 0.6 load_t - effect_i(t+1))``;
   given a headache, it is severe (intensity 5-9) with ``sigmoid(-0.3 + 0.8 load_t)``;
 - diary rows are entered between 20:00 and 01:00 UTC, so some count as known a day late.
@@ -66,7 +66,7 @@ def make_cohort(
         Run-in days before treatment start.
     seed : int
     sensor : bool
-        Also produce participant-day features (``wear_h``, ``flexion_h``, ``rot_rom_deg``).
+        Also produce participant-day features (``wear_h``, ``flexion_gt20_min``, ``rom_rotation_total_deg``; real column names of the features view).
     missing_diary_frac : float
         Fraction of diary days left blank (participants forget).
     """
@@ -128,7 +128,7 @@ def make_cohort(
                         sid,
                         day,
                         float(rng.uniform(6, 14)),
-                        2.0 + 0.8 * load + rng.normal(0, 0.3),
+                        60.0 * (2.0 + 0.8 * load + rng.normal(0, 0.3)),
                         140.0 - 6.0 * headache + rng.normal(0, 4),
                     )
                 )
@@ -172,7 +172,9 @@ def make_cohort(
     diary["diary_date"] = pd.to_datetime(diary["diary_date"]).astype("datetime64[s]")
     for col in ("headache", "intensity", "duration_h", "medication", "neck_pain", "lightheaded"):
         diary[col] = pd.to_numeric(diary[col]).astype(float)
-    features = pd.DataFrame(f_rows, columns=["subject_id", "day", "wear_h", "flexion_h", "rot_rom_deg"])
+    features = pd.DataFrame(
+        f_rows, columns=["subject_id", "day", "wear_h", "flexion_gt20_min", "rom_rotation_total_deg"]
+    )
     features["day"] = pd.to_datetime(features["day"]).astype("datetime64[s]")
     if not sensor:
         features = features[["subject_id", "day"]]

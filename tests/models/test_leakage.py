@@ -131,3 +131,15 @@ def test_temporal_split_embargoes_labels_past_the_cutoff(small_cohort: Synthetic
     assert (m.day[train] + np.timedelta64(3, "D") < np.datetime64(cutoff)).all()
     assert not (train & test).any()
     assert len(p) == int(test.sum())
+
+
+def test_diary_and_outcome_columns_of_the_features_view_are_never_inputs(
+    small_cohort: SyntheticCohort,
+) -> None:
+    """The features view repeats diary values (ignoring entered_at) and even the responder label."""
+    c = small_cohort.data
+    feats = c.day_features.assign(responder=1.0, headache_day=0.0, outcome_headache_days_28d=3.0)
+    cohort = dataclasses.replace(c, day_features=feats)
+    assert {"responder", "headache_day", "outcome_headache_days_28d"}.isdisjoint(cohort.feature_columns)
+    names = build_responder_matrix(cohort).feature_names
+    assert not any(n.startswith(("responder_", "outcome_")) for n in names)

@@ -27,7 +27,9 @@ def test_weighted_metrics_match_sklearn_and_intervals_cover() -> None:
 def test_phrases_are_in_plain_words() -> None:
     assert phrase("headache_frac_7d", 5 / 7) == "headache on 5 of the last 7 days"
     assert phrase("flare_today", 1.0) == "moderate-to-severe headache today"
-    assert phrase("flexion_gt20_min_vs28d", 35.0) == "flexion gt20 today 35 min above their 4-week average"
+    assert (
+        phrase("flexion_gt20_min_vs28d", 35.0) == "flexion above 20° today 35 min above their 4-week average"
+    )
     assert "before treatment" in phrase("baseline_headache_per_28d", 14.0)
 
 
