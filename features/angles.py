@@ -11,8 +11,10 @@ body's own turning out of it.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 import numpy.typing as npt
 from scipy.ndimage import median_filter
@@ -45,6 +47,39 @@ def up_in_sensor(bins: F64) -> F64:
         return up / norm
 
 
+@numba.njit(cache=True, error_model="numpy")
+def _euler(bins: np.ndarray, mount: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Flexion, lateral flexion (deg) and forward-axis yaw (rad) per bin; NaN without data.
+
+    up in the head frame = M @ (R^T e_z) (R's third row); the head's forward axis in the earth
+    frame = R @ (M^T e_x) = R @ M[0], whose horizontal direction is the yaw.
+    """
+    n = bins.shape[0]
+    flex = np.full(n, np.nan)
+    lat = np.full(n, np.nan)
+    yaw = np.full(n, np.nan)
+    r2d = 180.0 / math.pi
+    m0x, m0y, m0z = mount[0, 0], mount[0, 1], mount[0, 2]
+    for b in range(n):
+        if bins[b, 19] <= 0.0:
+            continue
+        u0 = bins[b, 6]
+        u1 = bins[b, 7]
+        u2 = bins[b, 8]
+        nu = math.sqrt(u0 * u0 + u1 * u1 + u2 * u2)
+        if nu <= 0.0:
+            continue
+        hx = (mount[0, 0] * u0 + mount[0, 1] * u1 + mount[0, 2] * u2) / nu
+        hy = (mount[1, 0] * u0 + mount[1, 1] * u1 + mount[1, 2] * u2) / nu
+        hz = (mount[2, 0] * u0 + mount[2, 1] * u1 + mount[2, 2] * u2) / nu
+        flex[b] = math.asin(min(1.0, max(-1.0, -hx))) * r2d
+        lat[b] = math.atan2(hy, hz) * r2d
+        fx = bins[b, 0] * m0x + bins[b, 1] * m0y + bins[b, 2] * m0z
+        fy = bins[b, 3] * m0x + bins[b, 4] * m0y + bins[b, 5] * m0z
+        yaw[b] = math.atan2(fy, fx)
+    return flex, lat, yaw
+
+
 def head_angles(bins: F64, mount: F64, bin_s: float, *, rotation_window_s: float = 120.0) -> HeadAngles:
     """Head angles per bin.
 
@@ -60,14 +95,7 @@ def head_angles(bins: F64, mount: F64, bin_s: float, *, rotation_window_s: float
         Width of the rolling median that defines 'straight ahead' for rotation excursions.
     """
     present = bins[:, 19] > 0
-    r = bins[:, :9].reshape(-1, 3, 3)
-    # up in head frame = M @ (R_sensor^T ez) ; R_sensor^T ez is R's third row
-    up_h = up_in_sensor(bins) @ mount.T
-    flex = np.degrees(np.arcsin(np.clip(-up_h[:, 0], -1.0, 1.0)))
-    lat = np.degrees(np.arctan2(up_h[:, 1], up_h[:, 2]))
-    # head forward axis in the earth frame: R_sensor @ (M^T ex) = R_sensor @ mount[0]
-    fwd = r @ mount[0]
-    yaw = np.arctan2(fwd[:, 1], fwd[:, 0])
+    flex, lat, yaw = _euler(np.ascontiguousarray(bins), np.ascontiguousarray(mount, dtype=np.float64))
     rot = np.full(bins.shape[0], np.nan)
     if present.any():
         idx = np.flatnonzero(present)
@@ -79,6 +107,4 @@ def head_angles(bins: F64, mount: F64, bin_s: float, *, rotation_window_s: float
         base_c = median_filter(coarse, size=win, mode="nearest")
         base = np.interp(np.arange(idx.size), np.arange(0, idx.size, step)[: base_c.size], base_c)
         rot[idx] = -(yaw_u - base)  # right rotation turns the forward axis clockwise (negative yaw)
-    flex[~present] = np.nan
-    lat[~present] = np.nan
     return HeadAngles(flexion_deg=flex, lateral_deg=lat, rotation_deg=rot)

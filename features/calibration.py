@@ -30,8 +30,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from features.angles import up_in_sensor
 from features.errors import CalibrationError
+from features.kinematics import BinKinematics, bin_kinematics
 from features.wear import runs
 
 F64 = npt.NDArray[np.float64]
@@ -88,43 +88,32 @@ def _unit(v: F64) -> F64:
     return v / n
 
 
-def bin_rotations(bins: F64, ok: B) -> tuple[F64, npt.NDArray[np.int64]]:
-    """Rotation vectors (M, 3) in the sensor frame between consecutive usable bins, and their first bin.
+def _movement_steps(kin: BinKinematics, ok: B) -> tuple[F64, F64]:
+    """Steps (M, 3) between consecutive usable bins that are movements but not turns, and 'up' (M, 3).
 
-    Small-angle ``vee(R_a^T R_b)`` of the per-bin mean sensor->earth rotations: its direction is the
-    mean rotation axis of the step (its length ``sin`` of the angle turned, rad).
+    Turns about the earth vertical (axial rotation) have their axis (nearly) parallel to 'up'.
     """
-    pair = np.flatnonzero(ok[:-1] & ok[1:])
-    r = bins[:, :9].reshape(-1, 3, 3)
-    ra = r[pair]
-    rb = r[pair + 1]
-    d = np.einsum("nki,nkj->nij", ra, rb)  # R_a^T R_b
-    w = 0.5 * np.stack([d[:, 2, 1] - d[:, 1, 2], d[:, 0, 2] - d[:, 2, 0], d[:, 1, 0] - d[:, 0, 1]], axis=1)
-    return w, pair
+    pair = np.flatnonzero(ok[:-1] & ok[1:]) + 1
+    w = kin.step[pair]
+    u = kin.up[pair - 1]
+    norm = np.sqrt(np.einsum("ij,ij->i", w, w))
+    keep = norm > np.sin(np.radians(MOVE_MIN_DEG))
+    keep[keep] = np.abs(np.einsum("ij,ij->i", w[keep], u[keep])) / norm[keep] < TURN_COS
+    return w[keep], u[keep]
 
 
-def _movement_axes_vertical(bins: F64, ok: B, up: F64) -> F64 | None:
+def _movement_axes_vertical(w: F64, up_mean: F64) -> F64 | None:
     """Head z axis as the normal of the plane of nodding and side-bending axes; None if not determined."""
-    w, pair = bin_rotations(bins, ok)
-    norm = np.linalg.norm(w, axis=1)
-    moving = norm > np.sin(np.radians(MOVE_MIN_DEG))
-    if moving.sum() < AXES_MIN_MOVES:
-        return None
-    w = w[moving]
-    u = up[pair[moving]]
-    # turns about the earth vertical: angular velocity (nearly) parallel to 'up'
-    cos_up = np.abs((w * u).sum(axis=1)) / np.linalg.norm(w, axis=1)
-    w = w[cos_up < TURN_COS]
     if w.shape[0] < AXES_MIN_MOVES:
         return None
     evals, evecs = np.linalg.eigh(w.T @ w)
     if evals[1] <= 0 or evals[0] / evals[1] > AXES_MAX_FLATNESS or evals[1] / evals[2] < AXES_MIN_SPREAD:
         return None  # not a plane, or only one axis (no side bending): the normal is not determined
     z = evecs[:, 0]
-    return _unit(z if float(z @ np.nanmean(up[ok], axis=0)) > 0 else -z)
+    return _unit(z if float(z @ up_mean) > 0 else -z)
 
 
-def _movement_axes_heading(bins: F64, ok: B, up: F64, z: F64) -> F64 | None:
+def _movement_axes_heading(w: F64, z: F64) -> F64 | None:
     """A head axis (x or y, unknown which or sign) from the orientation of the cross of movement axes.
 
     Nodding and side bending turn the head about two perpendicular horizontal axes, so the
@@ -132,13 +121,6 @@ def _movement_axes_heading(bins: F64, ok: B, up: F64, z: F64) -> F64 | None:
     of the energy-weighted mean of ``exp(4i phi)`` divided by 4 (a quarter-turn ambiguity that does
     not depend on how much of each movement there was). None when the cross is not clear.
     """
-    w, pair = bin_rotations(bins, ok)
-    norm = np.linalg.norm(w, axis=1)
-    keep = norm > np.sin(np.radians(MOVE_MIN_DEG))
-    w = w[keep]
-    u = up[pair[keep]]
-    cos_up = np.abs((w * u).sum(axis=1)) / np.linalg.norm(w, axis=1)
-    w = w[cos_up < TURN_COS]
     if w.shape[0] < AXES_MIN_MOVES:
         return None
     e1 = _unit(np.cross(z, [1.0, 0.0, 0.0]) if abs(z[0]) < 0.9 else np.cross(z, [0.0, 1.0, 0.0]))
@@ -192,7 +174,7 @@ def estimate_mounting(
     walking: B,
     bin_s: float,
     *,
-    rate_dps: F64 | None = None,
+    kin: BinKinematics | None = None,
     reference: Calibration | None = None,
 ) -> Calibration:
     """Estimate the mounting from one wear segment.
@@ -205,8 +187,8 @@ def estimate_mounting(
         Worn bins and walking bins of this segment (False elsewhere).
     bin_s : float
         Bin width in seconds.
-    rate_dps : (B,) float, optional
-        Bias-free angular speed between bins (:func:`features.wear.bin_rates_dps`); computed if absent.
+    kin : BinKinematics, optional
+        :func:`features.kinematics.bin_kinematics` of ``bins`` if already computed.
     reference : Calibration, optional
         A well-determined calibration of another segment of the same recording; it decides which
         way round the device sits when this segment has too little flexed posture to tell.
@@ -220,15 +202,14 @@ def estimate_mounting(
     worn_s = float(ok.sum() * bin_s)
     if worn_s < MIN_WORN_S:
         raise CalibrationError(f"only {worn_s:.0f} s of worn data; need {MIN_WORN_S:.0f} s")
-    if rate_dps is None:
-        from features.wear import bin_rates_dps
-
-        rate_dps = bin_rates_dps(bins, bin_s)
-    rate = np.where(np.isfinite(rate_dps), rate_dps, np.inf)
-    up = up_in_sensor(bins)
+    if kin is None:
+        kin = bin_kinematics(bins, bin_s)
+    rate = np.where(np.isfinite(kin.rate_dps), kin.rate_dps, np.inf)
+    up = kin.up
+    w_moves, _ = _movement_steps(kin, ok)
     walk = walking & ok
     walking_s = float(walk.sum() * bin_s)
-    z = _movement_axes_vertical(bins, ok, up)
+    z = _movement_axes_vertical(w_moves, np.nanmean(up[ok], axis=0))
     method = "movement_axes"
     if z is None and walking_s >= MIN_WALK_S:
         acc_sum = bins[walk, 11:14].sum(axis=0)  # gait accelerations average out over a bout
@@ -263,7 +244,7 @@ def estimate_mounting(
         and float(reference.mount[2] @ z) > np.cos(np.radians(REFERENCE_MAX_DEG))
     ):
         x = _unit(reference.mount[0] - (reference.mount[0] @ z) * z)
-    x_axes = _movement_axes_heading(bins, ok, up, z)
+    x_axes = _movement_axes_heading(w_moves, z)
     if x_axes is not None:
         # the cross of nodding / side-bending axes fixes x up to a quarter turn; the lean picks it
         cands = [x_axes, np.cross(z, x_axes), -x_axes, -np.cross(z, x_axes)]

@@ -15,11 +15,12 @@ import numpy.typing as npt
 from features.angles import head_angles
 from features.calibration import STRONG_LEAN_DEG, Calibration, estimate_mounting
 from features.errors import CalibrationError
+from features.kinematics import BinKinematics, bin_kinematics
 from features.movement import movement_features
 from features.orientation import DEFAULT_FILTER, FilterParams, orientation_bins
 from features.posture import posture_features
 from features.rom import rom_features
-from features.wear import bin_rates_dps, nonwear_flags, refine_nonwear_edges, runs, walking_flags
+from features.wear import nonwear_flags, refine_nonwear_edges, runs, walking_flags
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +82,7 @@ def _segments(worn: B, bin_s: float) -> list[tuple[int, int]]:
 
 
 def _calibrate_segments(
-    bins: F64, worn: B, walking: B, rate: F64, recording_id: int
+    bins: F64, worn: B, walking: B, kin: BinKinematics, recording_id: int
 ) -> list[tuple[int, int, Calibration]]:
     """Mounting per wear segment of one recording: (start bin, end bin, calibration).
 
@@ -96,7 +97,7 @@ def _calibrate_segments(
         seg = np.zeros(n, dtype=bool)
         seg[a:b] = True
         try:
-            own.append(estimate_mounting(bins, worn & seg, walking & seg, BIN_S, rate_dps=rate))
+            own.append(estimate_mounting(bins, worn & seg, walking & seg, BIN_S, kin=kin))
         except CalibrationError as e:
             log.info("recording %s: segment %d-%d: %s", recording_id, a, b, e)
             own.append(None)
@@ -108,7 +109,7 @@ def _calibrate_segments(
             seg = np.zeros(n, dtype=bool)
             seg[a:b] = True
             try:
-                cal = estimate_mounting(bins, worn & seg, walking & seg, BIN_S, rate_dps=rate, reference=ref)
+                cal = estimate_mounting(bins, worn & seg, walking & seg, BIN_S, kin=kin, reference=ref)
             except CalibrationError:
                 cal = ref
         if cal is not None:
@@ -146,11 +147,11 @@ def process_day(
         bins = orientation_bins(rec.t_s, rec.acc_g, rec.gyro_dps, bin_s=BIN_S, n_bins=n_bins, params=params)
         rec_present = bins[:, 19] > 0
         new = rec_present & ~present  # a second device on the same day only fills what is missing
-        rate = bin_rates_dps(bins, BIN_S)
-        nw = refine_nonwear_edges(nonwear_flags(bins, BIN_S), bins, BIN_S)
+        kin = bin_kinematics(bins, BIN_S)
+        nw = refine_nonwear_edges(nonwear_flags(bins, BIN_S, rate_dps=kin.rate_dps), bins, BIN_S)
         wk = walking_flags(bins, BIN_S)
         worn = rec_present & ~nw
-        for a, b, cal in _calibrate_segments(bins, worn, wk, rate, rec.recording_id):
+        for a, b, cal in _calibrate_segments(bins, worn, wk, kin, rec.recording_id):
             cals.append(SegmentCalibration(rec.recording_id, a, b, cal))
             ang = head_angles(bins[a:b], cal.mount, BIN_S)
             take = new[a:b]
@@ -168,7 +169,7 @@ def process_day(
     values["coverage_pct"] = 100.0 * float(present.sum()) * BIN_S / day_length_s
     values["calibrations_n"] = float(len(cals))
     values.update(posture_features(flex, lat, rot, worn_all, BIN_S))
-    values.update(rom_features(flex, lat, rot, worn_all))
+    values.update(rom_features(flex, lat, rot, worn_all, BIN_S))
     values.update(movement_features(gyro, worn_all, walking, BIN_S))
     return DayResult(
         values=values,

@@ -181,7 +181,7 @@ def _run(
     dt = (t_s[n - 1] - t_s[0]) / max(n - 1, 1)
     if dt <= 0.0:
         dt = 0.02
-    k_block = max(1, int(round(pr[12] / dt)))
+    k_block = max(1, int(pr[12] / dt + 0.5))
     inv_k = 1.0 / k_block
     tb = k_block * dt
     # per-block constants; timestamp jitter is irrelevant to the dynamics

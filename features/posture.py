@@ -119,7 +119,9 @@ def posture_features(
     s, e = runs(flex_all > ISO_MIN_DEG)
     n_exceed = 0
     excess_min = 0.0
-    for a, b in zip(s, e, strict=True):
+    # a hold shorter than the shortest limit (1 min at 85 deg) cannot exceed: skip those runs
+    long_runs = (e - s) * bin_s / 60.0 > ISO_HOLD_AT_MAX_MIN
+    for a, b in zip(s[long_runs], e[long_runs], strict=True):
         dur_min = (b - a) * bin_s / 60.0
         limit = float(iso11226_max_hold_min(np.array([np.median(flex_deg[a:b])]))[0])
         if dur_min > limit:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+from scipy.ndimage import minimum_filter1d
 from scipy.signal import find_peaks
 
 F64 = npt.NDArray[np.float64]
@@ -31,17 +32,26 @@ ROM_SIDES = (
 
 @dataclass(frozen=True)
 class RomParams:
-    """Peak detection and the robust percentile of the envelope."""
+    """Peak detection and the robust percentile of the envelope.
+
+    A peak counts with the angle it was *held* at for ``hold_s`` (a rolling minimum), so a
+    single-bin spike cannot set the envelope; the envelope is the ``percentile`` of those held
+    peaks — 100, the largest, because the full range is reached only a few times a day (a
+    lower percentile of the peaks measures how far a person usually turns, not how far they can).
+    """
 
     min_prominence_deg: float = 8.0
-    percentile: float = 95.0
+    percentile: float = 100.0
     min_peaks: int = 3
+    hold_s: float = 0.5
 
 
 DEFAULT_ROM = RomParams()
 
 
-def envelope_deg(angle_deg: F64, ok: B, sign: float, params: RomParams = DEFAULT_ROM) -> float | None:
+def envelope_deg(
+    angle_deg: F64, ok: B, sign: float, bin_s: float, params: RomParams = DEFAULT_ROM
+) -> float | None:
     """Envelope of one direction: high percentile of excursion peak angles (deg, positive).
 
     Parameters
@@ -50,10 +60,20 @@ def envelope_deg(angle_deg: F64, ok: B, sign: float, params: RomParams = DEFAULT
         Per-bin angle of one plane (deg); ``sign`` = -1 selects the negative side.
     ok : (B,) bool
         Usable (worn, present) bins.
+    bin_s : float
+        Bin width (s).
     """
     x = np.where(ok & np.isfinite(angle_deg), sign * angle_deg, np.nan)
     # gaps become low values so no peak spans them
     x = np.where(np.isfinite(x), x, -180.0)
+    hold = max(1, round(params.hold_s / bin_s))
+    if hold > 1:
+        x = minimum_filter1d(x, size=hold, mode="nearest")
+    if params.percentile >= 100.0:
+        # the largest held peak is the maximum of the held signal (its prominence is the whole
+        # swing below it), so the peak search is not needed
+        top = float(x.max()) if x.size else -180.0
+        return top if top > 0 else None
     peaks, _ = find_peaks(x, prominence=params.min_prominence_deg)
     heights = x[peaks]
     heights = heights[heights > 0]
@@ -65,13 +85,13 @@ def envelope_deg(angle_deg: F64, ok: B, sign: float, params: RomParams = DEFAULT
 
 
 def rom_features(
-    flex_deg: F64, lat_deg: F64, rot_deg: F64, worn: B, params: RomParams = DEFAULT_ROM
+    flex_deg: F64, lat_deg: F64, rot_deg: F64, worn: B, bin_s: float, params: RomParams = DEFAULT_ROM
 ) -> dict[str, float | None]:
     """ROM envelopes per plane and side and totals per plane (deg)."""
     planes = (flex_deg, lat_deg, rot_deg)
     out: dict[str, float | None] = {}
     for name, axis, sign in ROM_SIDES:
-        out[f"rom_{name}_deg"] = envelope_deg(planes[axis], worn, sign, params)
+        out[f"rom_{name}_deg"] = envelope_deg(planes[axis], worn, sign, bin_s, params)
     for total, a, b in (
         ("sagittal", "flexion", "extension"),
         ("lateral", "lateral_left", "lateral_right"),

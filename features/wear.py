@@ -73,29 +73,29 @@ def _expand(flags: B, k: int, n: int) -> B:
 def bin_rates_dps(bins: F64, bin_s: float) -> F64:
     """(B,) angle turned between consecutive bins divided by ``bin_s`` (deg/s); NaN at gaps.
 
-    Uses the mean rotation per bin: ``angle(R_b^T R_{b+1}) = arccos((trace - 1) / 2)``.
+    Uses the mean rotation per bin: ``angle(R_{b-1}^T R_b) = arccos((trace - 1) / 2)``.
     """
-    r = bins[:, :9].reshape(-1, 3, 3)
-    tr = np.einsum("nij,nij->n", r[:-1], r[1:])  # trace(R_a^T R_b)
-    ang = np.degrees(np.arccos(np.clip((tr - 1.0) / 2.0, -1.0, 1.0)))
-    ok = (bins[:-1, 19] > 0) & (bins[1:, 19] > 0)
-    out = np.full(bins.shape[0], np.nan)
-    out[1:] = np.where(ok, ang / bin_s, np.nan)
-    return out
+    from features.kinematics import bin_kinematics
+
+    return bin_kinematics(bins, bin_s).rate_dps
 
 
-def nonwear_flags(bins: F64, bin_s: float, params: WearParams = DEFAULT_WEAR) -> B:
+def nonwear_flags(
+    bins: F64, bin_s: float, params: WearParams = DEFAULT_WEAR, *, rate_dps: F64 | None = None
+) -> B:
     """(B,) True where the device was present but not worn.
 
     Parameters
     ----------
     bins : (B, 20) float
         Output of :func:`features.orientation.orientation_bins`.
+    rate_dps : (B,) float, optional
+        :func:`bin_rates_dps` of ``bins`` if already computed.
     """
     k = max(1, round(params.window_s / bin_s))
     n = bins.shape[0]
     s = _window_sums(bins[:, 11:20], k)  # ax ay az sums, squares, |a| sum, |a|^2 sum, count
-    rate = bin_rates_dps(bins, bin_s)
+    rate = bin_rates_dps(bins, bin_s) if rate_dps is None else rate_dps
     present = bins[:, 19] > 0
     rs = _window_sums(np.where(np.isfinite(rate), rate, 0.0), k)
     rn = _window_sums(np.isfinite(rate).astype(np.float64), k)
@@ -118,13 +118,13 @@ def refine_nonwear_edges(
     *,
     still_acc_g: float = 0.02,
     still_dps: float = 3.0,
-    max_extend_s: float = 30.0,
+    max_extend_s: float = 600.0,
     handling_s: float = 2.0,
 ) -> B:
     """Move non-wear edges from the window grid to the bin grid and add the handling time.
 
     Non-wear is found in ``window_s`` windows, so up to a window of the device lying still is left
-    at each edge. Each run is extended (by at most ``max_extend_s``, a few windows) through
+    at each edge. Each run is extended (by at most ``max_extend_s``) through
     adjacent bins whose mean acceleration stays within ``still_acc_g`` of the lying device's and
     whose gyro magnitude stays below ``still_dps`` (raw signals: the fused orientation still
     creeps for a few seconds after a fast put-down while the tilt correction settles), then by
