@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 import numpy as np
+import pandas as pd
 
 from models.errors import NotEnoughDataError
 from nuchal.demo_context import DemoContext
@@ -59,16 +60,22 @@ def demo_step(ctx: DemoContext) -> list[str]:
         text = f"models: {target:9s} AUROC {model.auroc} vs baseline {base.auroc.value:.3f}, Brier {model.brier.value:.3f}"
         if ev.oracle is not None:
             text += f", oracle {ev.oracle.auroc.value:.3f}"
-        lines.append(text + f" ({model.n_participants} participants, grouped {folds}-fold CV)")
+        small = " - too few for a stable figure" if model.n_participants < 30 else ""
+        lines.append(text + f" ({model.n_participants} participants, grouped {folds}-fold CV{small})")
     if evaluations:
         report = write_report(ctx.home.reports, evaluations, cohort)
         lines.append(f"models: report {report.markdown}")
+    # Flare-up risk on the last day every participant still has a diary (the enrolment is staggered);
+    # responder status mid-treatment, where it is still a prediction.
+    flare_day = cohort.diary.groupby("subject_id")["diary_date"].max().min()
+    mid_treatment = cohort.participants["treatment_start"].median() + pd.Timedelta(days=21)
     with open_warehouse(ctx.home.warehouse) as wh:
-        batches = predict_day(wh, ctx.home)
+        batches = predict_day(wh, ctx.home, day=flare_day, targets=("flare_1d", "flare_3d"))
+        batches += predict_day(wh, ctx.home, day=mid_treatment, targets=("responder",))
     done = [b for b in batches if b.model_version]
     if done:
         lines.append(
-            f"models: predictions for {done[0].day}: "
-            + ", ".join(f"{b.target} {b.n_rows} rows (mean {b.mean_probability:.2f})" for b in done)
+            "models: predictions "
+            + ", ".join(f"{b.target} {b.day}: {b.n_rows} rows (mean {b.mean_probability:.2f})" for b in done)
         )
     return lines

@@ -118,6 +118,11 @@ def grouped_oof(matrix: FeatureMatrix, kind: ModelKind, n_folds: int = 5, seed: 
     fold = np.full(len(m), -1)
     splitter = GroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
     for k, (train, test) in enumerate(splitter.split(m.X, m.y, groups)):
+        if len(np.unique(m.y[train])) < 2:
+            raise NotEnoughDataError(
+                f"{m.target}: a training fold of {len(np.unique(groups[train]))} participants has one outcome only; "
+                "too few participants with each outcome for grouped CV"
+            )
         model = make_model(kind, m.target, m.feature_names, m.y[train], groups[train], random_state=seed)
         with threadpool_limits(1):  # OpenMP threads thrash on a shared 2-core machine
             model.fit(m.X[train], m.y[train])

@@ -105,6 +105,14 @@ def make_model(
             f"{n_groups} participants and classes {sorted(set(np.unique(y).tolist()))}"
         )
     splits = list(GroupKFold(n_splits=folds).split(np.zeros(len(y)), y, groups))
+    # A calibration fold whose training part holds one outcome only cannot fit a classifier; tiny
+    # cohorts (a demo of 8 participants) do that, so keep the usable folds or say why not.
+    splits = [(tr, te) for tr, te in splits if len(np.unique(y[tr])) == 2]
+    if len(splits) < 2:
+        raise NotEnoughDataError(
+            f"{target}: too few participants with each outcome to calibrate with grouped folds "
+            f"({n_groups} participants, {int(np.sum(y == 1))} positive rows of {len(y)})"
+        )
     return CalibratedClassifierCV(
         base_estimator(kind, target, feature_names, random_state), method="sigmoid", cv=splits
     )
