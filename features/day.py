@@ -141,36 +141,46 @@ def process_day(
     nonwear = np.zeros(n_bins, dtype=bool)
     walking = np.zeros(n_bins, dtype=bool)
     cals: list[SegmentCalibration] = []
+    span_lo, span_hi = n_bins, 0
     for rec in recordings:
         if rec.t_s.size == 0:
             continue
-        bins = orientation_bins(rec.t_s, rec.acc_g, rec.gyro_dps, bin_s=BIN_S, n_bins=n_bins, params=params)
+        # work on the recording's own span of bins: a 16-h recording covers 2/3 of the day
+        lo = min(max(0, int(rec.t_s[0] / BIN_S)), n_bins - 1)
+        hi = min(n_bins, int(rec.t_s[-1] / BIN_S) + 1)
+        if hi <= lo:
+            continue
+        span_lo, span_hi = min(span_lo, lo), max(span_hi, hi)
+        bins = orientation_bins(
+            rec.t_s - lo * BIN_S, rec.acc_g, rec.gyro_dps, bin_s=BIN_S, n_bins=hi - lo, params=params
+        )
         rec_present = bins[:, 19] > 0
-        new = rec_present & ~present  # a second device on the same day only fills what is missing
+        new = rec_present & ~present[lo:hi]  # a second device on the same day only fills what is missing
         kin = bin_kinematics(bins, BIN_S)
         nw = refine_nonwear_edges(nonwear_flags(bins, BIN_S, rate_dps=kin.rate_dps), bins, BIN_S)
         wk = walking_flags(bins, BIN_S)
         worn = rec_present & ~nw
         for a, b, cal in _calibrate_segments(bins, worn, wk, kin, rec.recording_id):
-            cals.append(SegmentCalibration(rec.recording_id, a, b, cal))
+            cals.append(SegmentCalibration(rec.recording_id, lo + a, lo + b, cal))
             ang = head_angles(bins[a:b], cal.mount, BIN_S)
             take = new[a:b]
-            flex[a:b][take] = ang.flexion_deg[take]
-            lat[a:b][take] = ang.lateral_deg[take]
-            rot[a:b][take] = ang.rotation_deg[take]
-        gyro[new] = bins[new, 9]
-        nonwear[new] = nw[new]
-        walking[new] = wk[new]
-        present |= rec_present
+            flex[lo + a : lo + b][take] = ang.flexion_deg[take]
+            lat[lo + a : lo + b][take] = ang.lateral_deg[take]
+            rot[lo + a : lo + b][take] = ang.rotation_deg[take]
+        gyro[lo:hi][new] = bins[new, 9]
+        nonwear[lo:hi][new] = nw[new]
+        walking[lo:hi][new] = wk[new]
+        present[lo:hi] |= rec_present
     worn_all = present & ~nonwear & np.isfinite(flex)
     values["present_h"] = float(present.sum()) * BIN_S / 3600.0
     values["nonwear_h"] = float((present & nonwear).sum()) * BIN_S / 3600.0
     values["wear_h"] = float((present & ~nonwear).sum()) * BIN_S / 3600.0
     values["coverage_pct"] = 100.0 * float(present.sum()) * BIN_S / day_length_s
     values["calibrations_n"] = float(len(cals))
-    values.update(posture_features(flex, lat, rot, worn_all, BIN_S))
-    values.update(rom_features(flex, lat, rot, worn_all, BIN_S))
-    values.update(movement_features(gyro, worn_all, walking, BIN_S))
+    sl = slice(span_lo, max(span_lo, span_hi))  # the day features only look where data is
+    values.update(posture_features(flex[sl], lat[sl], rot[sl], worn_all[sl], BIN_S))
+    values.update(rom_features(flex[sl], lat[sl], rot[sl], worn_all[sl], BIN_S))
+    values.update(movement_features(gyro[sl], worn_all[sl], walking[sl], BIN_S))
     return DayResult(
         values=values,
         calibrations=cals,

@@ -143,20 +143,22 @@ def refine_nonwear_edges(
     n = out.size
     pad = round(handling_s / bin_s)
     reach = round(max_extend_s / bin_s)
+    present = bins[:, 19] > 0  # empty bins (a short data gap) neither stop nor count
     cnt = np.maximum(bins[:, 19], 1.0)
     acc_mean = bins[:, 11:14] / cnt[:, None]
     s, e = runs(nonwear)
     for a, b in zip(s.tolist(), e.tolist(), strict=True):
         # still = the raw acceleration stays where the device lay and the gyro shows no turning
         lo = max(0, a - reach)
-        moving = (np.abs(acc_mean[lo:a] - acc_mean[a]).max(axis=1) > still_acc_g) | ~(
-            bins[lo:a, 9] < still_dps
+        moving = present[lo:a] & (
+            (np.abs(acc_mean[lo:a] - acc_mean[a]).max(axis=1) > still_acc_g) | ~(bins[lo:a, 9] < still_dps)
         )
         before = np.flatnonzero(moving[::-1])
         a2 = a - (int(before[0]) if before.size else a - lo)
         hi = min(n, b + reach)
-        moving = (np.abs(acc_mean[b:hi] - acc_mean[b - 1]).max(axis=1) > still_acc_g) | ~(
-            bins[b:hi, 9] < still_dps
+        moving = present[b:hi] & (
+            (np.abs(acc_mean[b:hi] - acc_mean[b - 1]).max(axis=1) > still_acc_g)
+            | ~(bins[b:hi, 9] < still_dps)
         )
         after = np.flatnonzero(moving)
         b2 = b + (int(after[0]) if after.size else hi - b)
