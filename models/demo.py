@@ -68,7 +68,7 @@ def demo_step(ctx: DemoContext) -> list[str]:
     # Flare-up risk on the last day every participant still has a diary (the enrolment is staggered);
     # responder status mid-treatment, where it is still a prediction.
     flare_day = cohort.diary.groupby("subject_id")["diary_date"].max().min()
-    mid_treatment = cohort.participants["treatment_start"].median() + pd.Timedelta(days=21)
+    mid_treatment = pd.Timestamp(cohort.participants["treatment_start"].median()) + pd.Timedelta(days=21)
     with open_warehouse(ctx.home.warehouse) as wh:
         batches = predict_day(wh, ctx.home, day=flare_day, targets=("flare_1d", "flare_3d"))
         batches += predict_day(wh, ctx.home, day=mid_treatment, targets=("responder",))
