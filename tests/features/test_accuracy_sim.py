@@ -8,13 +8,10 @@ Thresholds are the issue's targets, not tuned to pass.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-from features.simcheck import SimAccuracy, evaluate_warehouse
-from warehouse import open_warehouse
+from features.simcheck import SimAccuracy, accuracy_params, simulate_and_evaluate
 
 pytestmark = pytest.mark.slow
 
@@ -26,24 +23,7 @@ ABOVE30_FLOOR_MIN = 3.0 / 60.0
 
 @pytest.fixture(scope="module")
 def accuracy(tmp_path_factory: pytest.TempPathFactory) -> SimAccuracy:
-    import simulator
-    from ingest.importer import import_paths
-
-    out: Path = tmp_path_factory.mktemp("simcohort")
-    params = simulator.SimulationParams(
-        participants=3,
-        days=1,
-        hours_per_day=1.5,
-        rate_hz=25,
-        seed=11,
-        imu_every_nth_day=10,
-        ble_fraction=0.25,
-        ble_samples_per_packet=19,
-    )
-    simulator.write_cohort(out, params)
-    with open_warehouse(out / "w.duckdb") as wh:
-        import_paths(wh, [out / "baseline.csv", out / "diary.csv", out / "imu", out / "ble"])
-        return evaluate_warehouse(wh, out)
+    return simulate_and_evaluate(tmp_path_factory.mktemp("simcohort"), accuracy_params())
 
 
 def test_mounting_within_a_few_degrees_for_every_wear_segment(accuracy: SimAccuracy) -> None:
