@@ -41,6 +41,10 @@ _EXACT: dict[str, Callable[[float], str]] = {
     "intensity_yesterday": lambda v: f"yesterday's headache intensity {v:.0f}/10",
     "headache_frac_all": lambda v: f"headache on {v:.0%} of all diary days so far",
     "flare_frac_all": lambda v: f"moderate-to-severe headache on {v:.0%} of all diary days so far",
+    "headache_logodds_all": lambda v: f"headache on {1 / (1 + np.exp(-v)):.0%} of their diary days so far",
+    "flare_logodds_all": lambda v: f"bad headache on {1 / (1 + np.exp(-v)):.0%} of their diary days so far",
+    "headache_severity_all": lambda v: f"their headaches average {v:.1f}/10",
+    "headache_severity_28d": lambda v: f"their headaches averaged {v:.1f}/10 over the last 4 weeks",
     "days_since_headache": lambda v: (
         f"{v:.0f} days since the last headache" if v < 60 else "no headache for 2 months"
     ),

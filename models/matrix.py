@@ -145,6 +145,17 @@ def _flare_features(g: SubjectGrid, sensor_columns: list[str]) -> tuple[list[str
         cols[f"{key}_ewm3d"] = masked_mean(ewm, g.diary[key])
     cols["headache_frac_all"] = masked_mean(known, g.diary["headache"])
     cols["flare_frac_all"] = masked_mean(known, g.diary["flare"])
+    # Personal rates as shrunk log-odds: headache risk is multiplicative in a person's propensity,
+    # and a few diary days should not claim certainty (add half a day to each side).
+    for key in ("headache", "flare"):
+        n_seen = masked_count(known, g.diary[key])
+        n_yes = np.nan_to_num(cols[f"{key}_frac_all"]) * n_seen
+        cols[f"{key}_logodds_all"] = np.log((n_yes + 0.5) / (n_seen - n_yes + 0.5))
+    # How bad their headaches usually are (intensity on headache days only): a flare-up is a
+    # headache that reaches 5/10, so severity is the other half of the risk.
+    severity = np.where(g.diary["headache"] == 1, g.diary["intensity"], np.nan)
+    cols["headache_severity_all"] = masked_mean(known, severity)
+    cols["headache_severity_28d"] = masked_mean(known & window_mask(n, 28), severity)
     cols["days_since_headache"] = _days_since(known & (g.diary["headache"] == 1)[None, :])
     cols["days_since_flare"] = _days_since(known & (g.diary["flare"] == 1)[None, :])
     # Streak: days back to the last day that was not a known headache day.
