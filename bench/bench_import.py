@@ -1,8 +1,9 @@
 """Import throughput of IMU CSV and `.blelog` next to DuckDB's own bulk load (issue 2, contract 5).
 
 Generates, with numpy, an IMU CSV of ``CSV_SAMPLES`` samples with ISO-offset timestamps (+ sidecar)
-and a `.blelog` of ``BLELOG_SAMPLES`` samples (10-sample packets), then times in this process:
-``import_paths`` of each into a fresh warehouse, and ``INSERT INTO t SELECT * FROM read_csv(...)``
+and two `.blelog` captures of ``BLELOG_SAMPLES`` samples (10-sample packets, and 19-sample packets as
+devices with an MTU of 247 send), then times in this process: ``import_paths`` of each into a fresh
+warehouse, and ``INSERT INTO t SELECT * FROM read_csv(...)``
 of the same CSV rows into a table of the same column types in a fresh DuckDB file. The peak RSS of
 a CSV import is measured in a child process (pyarrow and DuckDB allocate outside tracemalloc; read from /proc VmHWM).
 """
@@ -155,29 +156,38 @@ def run() -> dict[str, float]:
         write_imu_csv(csv, CSV_SAMPLES)
         ble = work / "session.blelog"
         write_blelog(ble, BLELOG_SAMPLES)
+        ble19 = work / "session19.blelog"
+        write_blelog(ble19, BLELOG_SAMPLES, per_packet=19)
         log.info(
-            "bench files: %s %.0f MB, %s %.0f MB",
+            "bench files: %s %.0f MB, %s %.0f MB, %s %.0f MB",
             csv.name,
             csv.stat().st_size / 1e6,
             ble.name,
             ble.stat().st_size / 1e6,
+            ble19.name,
+            ble19.stat().st_size / 1e6,
         )
         # The machine is shared: interleave repeats and keep each approach's best time.
-        t_bulk, t_csv, t_ble = float("inf"), float("inf"), float("inf")
+        t_bulk, t_csv, t_ble, t_ble19 = float("inf"), float("inf"), float("inf"), float("inf")
+        n19 = BLELOG_SAMPLES // 19 * 19
         for rep in range(REPEATS):
             t_bulk = min(t_bulk, time_duckdb_bulk(work, csv, rep))
             t_csv = min(t_csv, time_import(work, f"csv{rep}", [base, csv], CSV_SAMPLES))
             t_ble = min(t_ble, time_import(work, f"ble{rep}", [base, ble], BLELOG_SAMPLES))
+            t_ble19 = min(t_ble19, time_import(work, f"ble19_{rep}", [base, ble19], n19))
         peak = peak_rss_mb(work, [base, csv])
     bulk = CSV_SAMPLES / t_bulk
     csv_rate = CSV_SAMPLES / t_csv
     ble_rate = BLELOG_SAMPLES / t_ble
+    ble19_rate = n19 / t_ble19
     return {
         "import_csv_samples_per_s": csv_rate,
         "import_blelog_samples_per_s": ble_rate,
+        "import_blelog19_samples_per_s": ble19_rate,
         "duckdb_bulk_samples_per_s": bulk,
         "import_csv_vs_duckdb_ratio": csv_rate / bulk,
         "import_blelog_vs_duckdb_ratio": ble_rate / bulk,
+        "import_blelog19_vs_duckdb_ratio": ble19_rate / bulk,
         "import_csv_peak_mem_mb": peak,
     }
 

@@ -2,21 +2,23 @@
 
 A device session is what one gateway run received from one device, in receive order — exactly
 what its ``.blelog`` capture holds. :class:`SessionDecoder` decodes it chunk by chunk with the
-packet codec and the prefix-stable :class:`~ingest.clock.ClockTracker`, doing per packet exactly
-what :func:`ingest.blelog.decode_capture` does for the whole capture, so a live merge and a replay
-store bit-identical ``(device_id, t_utc)`` rows. It also keeps a small per-packet table
-(segment, unwrapped seq, first/last sample time, flags) for finding gaps once they are settled.
+packet codec and the prefix-stable :class:`~ingest.clock.ClockTracker` (one compiled kernel call
+per chunk), doing per packet exactly what :func:`ingest.blelog.decode_capture` does for the whole
+capture, so a live merge and a replay store bit-identical ``(device_id, t_utc)`` rows. It also
+keeps a small per-packet table (segment, unwrapped seq, first/last sample time, flags) for finding
+gaps once they are settled.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from ingest.blelog import sample_ticks
-from ingest.clock import ClockTracker, PacketMap, samples_crc32
+from ingest.clock import ClockTracker, FinalMaps, samples_crc32
 from ingest.packets import FLAG_DROPPED_BEFORE, DeviceConfig, decode_packets
 from ingest.store import QuarantineRow
 
@@ -45,23 +47,63 @@ class StreamGap:
     reason: str
 
 
+@dataclass
+class _PacketTable:
+    """Per-packet facts of the final, non-duplicate packets, as arrays appended chunk by chunk."""
+
+    segment: list[npt.NDArray[np.int64]] = field(default_factory=list)
+    seq_u: list[npt.NDArray[np.int64]] = field(default_factory=list)
+    first_us: list[npt.NDArray[np.int64]] = field(default_factory=list)
+    last_us: list[npt.NDArray[np.int64]] = field(default_factory=list)
+    flags: list[npt.NDArray[np.int64]] = field(default_factory=list)
+
+    def column(self, name: str) -> npt.NDArray[np.int64]:
+        parts: list[npt.NDArray[np.int64]] = getattr(self, name)
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+
+
 @dataclass(frozen=True)
-class _Rows:
-    tick: int
+class _Pending:
+    """Packets pushed to the clock tracker whose mapping is not final yet, in push order:
+    per packet ``sizes``/``tick``/``flags`` (P,), per sample the decoded rows (N,) / (N, 3)."""
+
+    sizes: npt.NDArray[np.int64]
+    tick: npt.NDArray[np.int64]
+    flags: npt.NDArray[np.int64]
     sample_in_packet: npt.NDArray[np.int64]
     acc_g: npt.NDArray[np.float64]
     gyro_dps: npt.NDArray[np.float64]
     mag_ut: npt.NDArray[np.float64]
-    flags: int
 
+    @classmethod
+    def empty(cls) -> _Pending:
+        none = np.zeros(0, dtype=np.int64)
+        rows = np.zeros((0, 3))
+        return cls(none, none, none, none, rows, rows, rows)
 
-@dataclass
-class _PacketTable:
-    segment: list[int] = field(default_factory=list)
-    seq_u: list[int] = field(default_factory=list)
-    first_us: list[int] = field(default_factory=list)
-    last_us: list[int] = field(default_factory=list)
-    flags: list[int] = field(default_factory=list)
+    def append(self, other: _Pending) -> _Pending:
+        return _Pending(*(np.concatenate([a, b]) for a, b in zip(self.fields(), other.fields(), strict=True)))
+
+    def split(self, n_packets: int) -> tuple[_Pending, _Pending]:
+        """(the first ``n_packets`` packets, the rest)."""
+        n_rows = int(self.sizes[:n_packets].sum())
+        per_packet = self.fields()[:3]
+        per_sample = self.fields()[3:]
+        return (
+            _Pending(*(a[:n_packets] for a in per_packet), *(a[:n_rows] for a in per_sample)),
+            _Pending(*(a[n_packets:] for a in per_packet), *(a[n_rows:] for a in per_sample)),
+        )
+
+    def fields(self) -> tuple[npt.NDArray[Any], ...]:
+        return (
+            self.sizes,
+            self.tick,
+            self.flags,
+            self.sample_in_packet,
+            self.acc_g,
+            self.gyro_dps,
+            self.mag_ut,
+        )
 
 
 class SessionDecoder:
@@ -73,8 +115,7 @@ class SessionDecoder:
         self.tracker = ClockTracker(config.tick_hz, config.sample_rate_hz)
         self.notifications = 0
         self.packets = _PacketTable()
-        self._pushed = 0
-        self._rows: dict[int, _Rows] = {}
+        self._pending = _Pending.empty()
 
     def feed(self, rx_s: npt.NDArray[np.float64], payloads: list[bytes]) -> DecodedChunk:
         """Decode ``payloads`` (received at ``rx_s``, epoch seconds) following all earlier ones.
@@ -92,74 +133,67 @@ class SessionDecoder:
             )
             for i, why in batch.rejected
         ]
+        # Samples of a packet are consecutive rows of the batch, packets in notification order.
         good = np.unique(batch.packet_index)
-        n_per = np.bincount(batch.packet_index, minlength=len(payloads))
-        starts = np.searchsorted(batch.packet_index, good)
-        ends = np.searchsorted(batch.packet_index, good, side="right")
-        crc = samples_crc32([payloads[i] for i in good.tolist()])
-        finals: list[tuple[int, PacketMap]] = []
-        for j, (i, r0, r1) in enumerate(zip(good.tolist(), starts.tolist(), ends.tolist(), strict=True)):
-            no = self._pushed
-            self._pushed += 1
-            self._rows[no] = _Rows(
-                int(batch.tick[r0]),
-                batch.sample_in_packet[r0:r1],
-                batch.acc_g[r0:r1],
-                batch.gyro_dps[r0:r1],
-                batch.mag_ut[r0:r1],
-                int(batch.flags[r0]),
+        first_row = np.searchsorted(batch.packet_index, good)
+        sizes = np.bincount(batch.packet_index, minlength=len(payloads))[good].astype(np.int64)
+        tick = batch.tick[first_row]
+        self._pending = self._pending.append(
+            _Pending(
+                sizes,
+                tick,
+                batch.flags[first_row],
+                batch.sample_in_packet,
+                batch.acc_g,
+                batch.gyro_dps,
+                batch.mag_ut,
             )
-            finals.extend(
-                self.tracker.push(
-                    float(rx_s[i]), int(batch.tick[r0]), int(batch.seq[r0]), int(n_per[i]), int(crc[j])
-                )
-            )
+        )
+        finals = self.tracker.push(
+            np.asarray(rx_s, dtype=np.float64)[good],
+            tick,
+            batch.seq[first_row],
+            sizes,
+            samples_crc32([payloads[i] for i in good.tolist()]),
+        )
         return self._emit(finals, rejected, len(payloads))
 
     def close(self) -> DecodedChunk:
         """The end of the session: every pending packet becomes final."""
         return self._emit(self.tracker.flush(), [], 0)
 
-    def _emit(
-        self, finals: list[tuple[int, PacketMap]], rejected: list[QuarantineRow], n_notif: int
-    ) -> DecodedChunk:
+    def _emit(self, finals: FinalMaps, rejected: list[QuarantineRow], n_notif: int) -> DecodedChunk:
         cfg = self.config
-        keep = [(no, m) for no, m in finals if not m.duplicate]
-        dups = len(finals) - len(keep)
-        rows = [self._rows.pop(no) for no, _ in finals]
-        rows = [r for r, (_no, m) in zip(rows, finals, strict=True) if not m.duplicate]
-        if not keep:
+        done, self._pending = self._pending.split(len(finals))
+        keep = ~finals.duplicate
+        dups = len(finals) - int(keep.sum())
+        if not keep.any():
             empty = np.zeros((0, 3))
             none = np.zeros(0, dtype=np.int64)
             return DecodedChunk(none, empty, empty, empty, none, rejected, n_notif, dups)
-        sizes = np.fromiter((r.sample_in_packet.shape[0] for r in rows), dtype=np.int64, count=len(rows))
-        device_s = np.repeat(np.array([m.device_s for _, m in keep]), sizes)
-        drift = np.repeat(np.array([m.drift for _, m in keep]), sizes)
-        offset = np.repeat(np.array([m.offset_s for _, m in keep]), sizes)
-        sip = np.concatenate([r.sample_in_packet for r in rows])
+        sizes = done.sizes[keep]
+        rows = np.repeat(keep, done.sizes)
+        device_s = np.repeat(finals.device_s[keep], sizes)
+        drift = np.repeat(finals.drift[keep], sizes)
+        offset = np.repeat(finals.offset_s[keep], sizes)
+        sip = done.sample_in_packet[rows]
         # Same float operations, in the same order, as ingest.clock.sample_times_us.
         dev = device_s + sip / cfg.sample_rate_hz
         utc_s = dev * (1.0 + drift) + offset
         t_us = np.round(utc_s * 1e6).astype(np.int64)
-        tab = self.packets
         ends = np.cumsum(sizes)
-        for k, (_no, m) in enumerate(keep):
-            tab.segment.append(m.segment)
-            tab.seq_u.append(m.seq_unwrapped)
-            tab.first_us.append(int(t_us[ends[k] - sizes[k]]))
-            tab.last_us.append(int(t_us[ends[k] - 1]))
-            tab.flags.append(rows[k].flags)
+        tab = self.packets
+        tab.segment.append(finals.segment[keep])
+        tab.seq_u.append(finals.seq_unwrapped[keep])
+        tab.first_us.append(t_us[ends - sizes])
+        tab.last_us.append(t_us[ends - 1])
+        tab.flags.append(done.flags[keep])
         return DecodedChunk(
             t_us,
-            np.concatenate([r.acc_g for r in rows]),
-            np.concatenate([r.gyro_dps for r in rows]),
-            np.concatenate([r.mag_ut for r in rows]),
-            sample_ticks(
-                np.repeat(np.array([r.tick for r in rows], dtype=np.int64), sizes),
-                sip,
-                cfg.tick_hz,
-                cfg.sample_rate_hz,
-            ),
+            done.acc_g[rows],
+            done.gyro_dps[rows],
+            done.mag_ut[rows],
+            sample_ticks(np.repeat(done.tick[keep], sizes), sip, cfg.tick_hz, cfg.sample_rate_hz),
             rejected,
             n_notif,
             dups,
@@ -172,13 +206,13 @@ class SessionDecoder:
         samples (its buffer no longer held them), or notifications lost or rejected on the way.
         """
         tab = self.packets
-        if len(tab.seq_u) < 2:
+        seg = tab.column("segment")
+        if seg.shape[0] < 2:
             return []
-        seg = np.asarray(tab.segment)
-        seq = np.asarray(tab.seq_u)
-        first = np.asarray(tab.first_us)
-        last = np.asarray(tab.last_us)
-        flags = np.asarray(tab.flags)
+        seq = tab.column("seq_u")
+        first = tab.column("first_us")
+        last = tab.column("last_us")
+        flags = tab.column("flags")
         order = np.lexsort((seq, seg))
         period_us = 1e6 / self.config.sample_rate_hz
         out: list[StreamGap] = []
