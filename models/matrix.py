@@ -29,7 +29,8 @@ from models.grid import (
 from models.targets import DEFAULT_OUTCOMES, FLARE_TARGETS, OutcomeDefinition, Target
 
 FLARE_WINDOWS_D = (3, 7, 28)
-RESPONDER_WEEKS = tuple(range(7))  # predictions at treatment start and after each of weeks 1..6
+RESPONDER_WEEKS = tuple(range(7))
+ACTIVE_WINDOW_D = 14  # predictions only for participants with a diary entry known in the last 14 days  # predictions at treatment start and after each of weeks 1..6
 _CAP_D = 60.0  # "days since" features saturate: two months without a headache is "long ago"
 
 
@@ -225,9 +226,10 @@ def build_flare_matrix(
     policy: AvailabilityPolicy = DEFAULT_POLICY,
     outcomes: OutcomeDefinition = DEFAULT_OUTCOMES,
 ) -> FeatureMatrix:
-    """Rows for every participant-day from the first diary entry on (or only ``days``).
+    """Rows for every participant-day from the first to the last diary entry (or only ``days``).
 
-    Days before a participant's first diary entry are dropped: nothing is known about them yet.
+    Days before a participant's first diary entry are dropped: nothing is known about them yet. With
+    ``days`` (prediction), participants without a diary entry known in the last 14 days are skipped.
     """
     if target not in FLARE_TARGETS:
         raise ValueError(f"not a flare-up target: {target!r}")
@@ -244,7 +246,10 @@ def build_flare_matrix(
             keep = keep[(keep >= first_entry) & (keep <= last_entry)]
         else:
             on_day = np.isin(g.date_of(keep), np.array(sorted(wanted), dtype="datetime64[D]"))
-            keep = keep[on_day & (keep >= first_entry)]
+            # Someone who has entered nothing for two weeks (dropped out, device returned) gets no
+            # prediction: decided from what is known at d, like every feature.
+            active = (g.known & window_mask(g.n_days, ACTIVE_WINDOW_D)).any(axis=1)
+            keep = keep[on_day & (keep >= first_entry) & active]
         blocks.append(X[keep])
         labels.append(_flare_labels(g, target)[keep])
         subjects.append(np.full(len(keep), g.subject_id, dtype=object))
