@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     import simulator
 
 from features.day import BIN_S, DayResult
-from features.pipeline import _day_bounds_utc, _load_recordings, pending_days
+from features.pipeline import DIARY_ONLY, _candidates, _day_bounds_utc, _load_recordings
 from warehouse import Warehouse
 
 F64 = npt.NDArray[np.float64]
@@ -134,7 +134,9 @@ def evaluate_warehouse(wh: Warehouse, cohort_dir: Path) -> SimAccuracy:
     segs: list[SegmentCheck] = []
     from features.day import process_day
 
-    for key in pending_days(wh):
+    for _, key in sorted(_candidates(wh).items()):
+        if key.fingerprint == DIARY_ONLY:
+            continue
         recs, day_len_s = _load_recordings(wh, key)
         if not recs:
             continue

@@ -29,7 +29,7 @@ class WearParams:
 
     window_s: float = 10.0
     still_acc_sd_g: float = 0.013
-    still_rate_dps: float = 0.06
+    still_rate_dps: float = 0.1
     min_nonwear_min: float = 0.5
     walk_window_s: float = 2.0
     walk_acc_sd_min_g: float = 0.05
