@@ -69,7 +69,8 @@ class SubjectGrid:
     sensor : ndarray
         (n_days, n_sensor) float participant-day features (NaN when absent).
     has_sensor : ndarray
-        (n_days,) bool, a participant-day feature row exists.
+        (n_days,) bool, the sensor was worn that day (``wear_h > 0``, or a feature row exists when
+        there is no ``wear_h`` column).
     treatment_start : int | None
         Grid index of treatment start, if known.
     """
@@ -190,7 +191,11 @@ def _grid(
     if feats is not None and len(feats):
         fidx = ((feat_days - first) // _DAY).astype(int)
         sensor[fidx] = feats.reindex(columns=sensor_columns).to_numpy(dtype=float)
-        has_sensor[fidx] = True
+        # The features view also has rows for diary-only days (wear_h = 0): not a sensor day.
+        if "wear_h" in sensor_columns:
+            has_sensor[fidx] = np.nan_to_num(sensor[fidx, sensor_columns.index("wear_h")]) > 0
+        else:
+            has_sensor[fidx] = True
     return SubjectGrid(
         subject_id=subject,
         start=as_day(first),
