@@ -10,7 +10,12 @@ from typing import Any
 
 import pytest
 
-pytestmark = pytest.mark.slow
+pytestmark = [
+    pytest.mark.slow,
+    # skops resolves class names by probing every imported module; with Airflow imported that
+    # touches hundreds of Airflow's deprecated aliases, each warning once. Noise, not a defect.
+    pytest.mark.filterwarnings("ignore:The `airflow\\.:DeprecationWarning"),
+]
 
 
 @pytest.fixture(scope="module")
