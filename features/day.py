@@ -90,14 +90,11 @@ def _calibrate_segments(
     the recording's best-determined segment as reference; a segment that cannot be calibrated at
     all borrows that reference (or is left out when there is none).
     """
-    n = bins.shape[0]
     segs = _segments(worn, BIN_S)
     own: list[Calibration | None] = []
     for a, b in segs:
-        seg = np.zeros(n, dtype=bool)
-        seg[a:b] = True
         try:
-            own.append(estimate_mounting(bins, worn & seg, walking & seg, BIN_S, kin=kin))
+            own.append(estimate_mounting(bins[a:b], worn[a:b], walking[a:b], BIN_S, kin=kin.slice(a, b)))
         except CalibrationError as e:
             log.info("recording %s: segment %d-%d: %s", recording_id, a, b, e)
             own.append(None)
@@ -106,10 +103,10 @@ def _calibrate_segments(
     out: list[tuple[int, int, Calibration]] = []
     for (a, b), cal in zip(segs, own, strict=True):
         if ref is not None and (cal is None or cal.lean_deg < STRONG_LEAN_DEG):
-            seg = np.zeros(n, dtype=bool)
-            seg[a:b] = True
             try:
-                cal = estimate_mounting(bins, worn & seg, walking & seg, BIN_S, kin=kin, reference=ref)
+                cal = estimate_mounting(
+                    bins[a:b], worn[a:b], walking[a:b], BIN_S, kin=kin.slice(a, b), reference=ref
+                )
             except CalibrationError:
                 cal = ref
         if cal is not None:

@@ -36,6 +36,10 @@ class BinKinematics:
     step: F64
     rate_dps: F64
 
+    def slice(self, start: int, stop: int) -> BinKinematics:
+        """The bins ``start:stop`` (views, no copies)."""
+        return BinKinematics(self.up[start:stop], self.step[start:stop], self.rate_dps[start:stop])
+
 
 @numba.njit(cache=True, fastmath=False, error_model="numpy")
 def _kinematics(bins: np.ndarray, bin_s: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
