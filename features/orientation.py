@@ -214,6 +214,7 @@ def _run(
     kb = 0
     cur_b = -1
     acc_bin = np.zeros(N_COLS)
+    inv_bin = 1.0 / bin_s
     for i in range(n):
         ti = t_s[i]
         if ti - t_prev > gap_s:
@@ -286,7 +287,7 @@ def _run(
             qx = px * m
             qy = py * m
             qz = pz * m
-        b = int(ti / bin_s)
+        b = int(ti * inv_bin)
         if b != cur_b:
             # registers -> memory once per bin, not a read-modify-write of a row per sample
             if 0 <= cur_b < n_bins:

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from features.posture import FLEXION_THRESHOLDS_DEG
+from features.rom import DEFAULT_ROM
+from features.wear import DEFAULT_WEAR
 
 
 @dataclass(frozen=True)
@@ -144,8 +146,8 @@ def _rom() -> list[FeatureSpec]:
             FeatureSpec(
                 f"rom_{side}_deg",
                 "deg",
-                f"Envelope of {desc}: 95th percentile of the day's excursion peaks (prominence >= 8 "
-                "deg); the largest peak if fewer than 3.",
+                f"Envelope of {desc}: the largest angle held for >= {DEFAULT_ROM.hold_s} s (a rolling "
+                "minimum, so a single-bin spike cannot set it) over the day's worn time.",
                 why_side,
                 "imu",
                 g,
@@ -238,8 +240,11 @@ def _wear() -> list[FeatureSpec]:
         FeatureSpec(
             "nonwear_h",
             "h",
-            "Hours with samples flagged as non-wear: acc SD < 13 mg on 2 axes and rotation rate < "
-            "0.06 deg/s over 10-s windows, runs >= 1 min (GGIR / actipy spirit).",
+            f"Hours with samples flagged as non-wear: acc SD < {DEFAULT_WEAR.still_acc_sd_g * 1000:.0f} mg "
+            f"on 2 axes and fused rotation rate < {DEFAULT_WEAR.still_rate_dps} deg/s over "
+            f"{DEFAULT_WEAR.window_s:.0f}-s windows, runs >= {DEFAULT_WEAR.min_nonwear_min * 60:.0f} s (GGIR / "
+            "actipy spirit); edges moved to the 0.25-s bins where the raw acceleration stays put, plus "
+            "2 s of handling on each side.",
             "Keeps a device on the table from looking like a perfectly still patient.",
             "imu",
             g,
@@ -255,7 +260,10 @@ def _wear() -> list[FeatureSpec]:
         FeatureSpec(
             "calibrations_n",
             "count",
-            "Wear segments of the day, each with its own mounting calibration (store.calibrations).",
+            "Wear segments of the day, each with its own mounting calibration (store.calibrations): "
+            "vertical = normal of the plane of nodding and side-bending axes (fallbacks: walking, quiet "
+            "hold, densest quiet posture), heading = the cross of those axes, turned so forward is where "
+            "the head leans on average.",
             "The device was taken off and put back on this many times (+1).",
             "imu",
             g,
