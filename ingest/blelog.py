@@ -7,6 +7,8 @@ clock mapping the live gateway uses, so it stores exactly what live streaming st
 
 from __future__ import annotations
 
+import binascii
+import itertools
 import json
 import logging
 from dataclasses import dataclass
@@ -14,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.json as pajson
 
 from ingest.clock import map_packets, sample_times_us, samples_crc32
 from ingest.errors import FileFormatError
@@ -78,29 +82,123 @@ def sample_ticks(
 
 
 def read_blelog(path: Path) -> BleCapture:
-    """Parse a capture; a bad notification line is quarantined, a bad header rejects the file."""
+    """Parse a capture; a bad notification line is quarantined, a bad header rejects the file.
+
+    Well-formed captures (every line one ``{"rx", "data"}`` object, no blank lines) are parsed in
+    bulk by pyarrow's JSON reader and decoded from hex with numpy; any other file is read line by
+    line so that each unreadable line is quarantined under its own line number.
+    """
+    raw = path.read_bytes()
+    end = raw.find(b"\n")
+    header = _parse_header(path, raw if end < 0 else raw[: end + 1])
+    bulk = None if end < 0 or b"\r" in raw else _parse_body_bulk(raw, end + 1)
+    if bulk is None:
+        return _read_blelog_lines(path, header)
+    rx, payloads = bulk
+    return BleCapture(
+        path=path,
+        device_id=header.device_id,
+        subject_id=header.subject_id,
+        placement=header.placement,
+        config=header.config,
+        rx_s=rx,
+        payloads=payloads,
+        line_numbers=np.arange(2, rx.shape[0] + 2, dtype=np.int64),
+        bad_lines=[],
+    )
+
+
+@dataclass(frozen=True)
+class _Header:
+    device_id: str
+    subject_id: str
+    placement: str
+    config: DeviceConfig
+
+
+def _parse_header(path: Path, first: bytes) -> _Header:
+    try:
+        header = json.loads(first.decode("utf-8"))
+        device_id = str(header["device_id"])
+        subject_id = str(header["subject_id"])
+        placement = str(header["placement"])
+        config = DeviceConfig.from_bytes(bytes.fromhex(header["config"]))
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError, PacketError) as e:
+        raise FileFormatError(
+            f"{path}: line 1 must be the capture header "
+            f'{{"device_id", "subject_id", "placement", "config": <hex>}}: {e}'
+        ) from e
+    if placement not in PLACEMENTS:
+        raise FileFormatError(
+            f"{path}: line 1, field placement: expected one of {PLACEMENTS}, got {placement!r}"
+        )
+    return _Header(device_id, subject_id, placement, config)
+
+
+_BULK_SCHEMA = pa.schema([("rx", pa.float64()), ("data", pa.string())])
+
+
+def _parse_body_bulk(raw: bytes, body_start: int) -> tuple[npt.NDArray[np.float64], list[bytes]] | None:
+    """Receive times and payloads of the notification lines after the header, or None when the
+    file is not plain enough for the bulk path (then the line parser decides line by line)."""
+    # Every line must start with "{" (a raw newline cannot occur inside a JSON string): no blank
+    # lines, so row i is line i + 2, and a line holding two objects shows up as one row too many.
+    buf = np.frombuffer(raw, dtype=np.uint8)
+    line_starts = np.flatnonzero(buf[body_start - 1 : -1] == ord("\n")) + body_start
+    n_lines = line_starts.shape[0]
+    if not (buf[line_starts] == ord("{")).all():
+        return None
+    if n_lines == 0:
+        return np.zeros(0, dtype=np.float64), []
+    try:
+        table = pajson.read_json(
+            pa.py_buffer(memoryview(raw)[body_start:]),
+            read_options=pajson.ReadOptions(block_size=1 << 24),
+            parse_options=pajson.ParseOptions(
+                explicit_schema=_BULK_SCHEMA, unexpected_field_behavior="ignore"
+            ),
+        )
+    except pa.ArrowException:
+        return None
+    if table.num_rows != n_lines or table["rx"].null_count or table["data"].null_count:
+        return None
+    rx = table["rx"].to_numpy()
+    if not np.isfinite(rx).all():
+        return None
+    payloads: list[bytes] = []
+    for chunk in table["data"].chunks:
+        decoded = _unhex_chunk(chunk)
+        if decoded is None:
+            return None
+        payloads.extend(decoded)
+    return rx, payloads
+
+
+def _unhex_chunk(chunk: pa.StringArray) -> list[bytes] | None:
+    """Payloads of a chunk of hex strings; None if any string is not plain even-length hex."""
+    n = len(chunk)
+    offsets = np.frombuffer(chunk.buffers()[1], dtype=np.int32)[chunk.offset : chunk.offset + n + 1]
+    if ((offsets[1:] - offsets[:-1]) % 2).any():
+        return None
+    chars = memoryview(chunk.buffers()[2])[int(offsets[0]) : int(offsets[-1])]
+    try:
+        # Every string has an even length, so hex pairs never straddle two strings.
+        blob = binascii.unhexlify(chars)
+    except binascii.Error:
+        return None
+    bounds = ((offsets - offsets[0]) // 2).tolist()
+    return [blob[a:b] for a, b in itertools.pairwise(bounds)]
+
+
+def _read_blelog_lines(path: Path, header: _Header) -> BleCapture:
+    """The line-by-line parser: quarantines each unreadable notification line by its number."""
     source = str(path)
     rx: list[float] = []
     payloads: list[bytes] = []
     lines: list[int] = []
     bad: list[QuarantineRow] = []
     with path.open("r", encoding="utf-8") as fh:
-        first = fh.readline()
-        try:
-            header = json.loads(first)
-            device_id = str(header["device_id"])
-            subject_id = str(header["subject_id"])
-            placement = str(header["placement"])
-            config = DeviceConfig.from_bytes(bytes.fromhex(header["config"]))
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError, PacketError) as e:
-            raise FileFormatError(
-                f"{path}: line 1 must be the capture header "
-                f'{{"device_id", "subject_id", "placement", "config": <hex>}}: {e}'
-            ) from e
-        if placement not in PLACEMENTS:
-            raise FileFormatError(
-                f"{path}: line 1, field placement: expected one of {PLACEMENTS}, got {placement!r}"
-            )
+        fh.readline()
         for line_no, line in enumerate(fh, start=2):
             if not line.strip():
                 continue
@@ -120,10 +218,10 @@ def read_blelog(path: Path) -> BleCapture:
             lines.append(line_no)
     return BleCapture(
         path=path,
-        device_id=device_id,
-        subject_id=subject_id,
-        placement=placement,
-        config=config,
+        device_id=header.device_id,
+        subject_id=header.subject_id,
+        placement=header.placement,
+        config=header.config,
         rx_s=np.asarray(rx, dtype=np.float64),
         payloads=payloads,
         line_numbers=np.asarray(lines, dtype=np.int64),
@@ -154,67 +252,77 @@ def decode_capture(
         )
         for i, why in batch.rejected
     ]
-    good_pkts = np.unique(batch.packet_index)
-    gaps: list[Gap] = []
+    # Samples of a packet are consecutive rows, packets in notification order.
+    first_row = packet_first_rows(batch.packet_index)
+    good_pkts = batch.packet_index[first_row]
     if good_pkts.shape[0] == 0:
         empty = np.zeros(0, dtype=np.int64)
-        return DecodedCapture(empty, empty, batch, gaps, rejected)
+        return DecodedCapture(empty, empty, batch, [], rejected)
+    n_per_pkt = np.diff(np.append(first_row, batch.n_samples))
     # Clock fit on well-formed packets only: a corrupted tick would bend the envelope.
-    pkt_seq = np.zeros(len(payloads), dtype=np.int64)
-    pkt_tick = np.zeros(len(payloads), dtype=np.int64)
-    pkt_seq[batch.packet_index] = batch.seq
-    pkt_tick[batch.packet_index] = batch.tick
-    n_per_pkt = np.bincount(batch.packet_index, minlength=len(payloads))[good_pkts]
     timing = map_packets(
         rx_s[good_pkts],
-        pkt_tick[good_pkts],
-        pkt_seq[good_pkts],
+        batch.tick[first_row],
+        batch.seq[first_row],
         config.tick_hz,
         n_samples=n_per_pkt,
         sample_rate_hz=config.sample_rate_hz,
-        samples_crc=samples_crc32([payloads[i] for i in good_pkts]),
+        samples_crc=samples_crc32([payloads[i] for i in good_pkts.tolist()]),
     )
-    pos = np.full(len(payloads), -1, dtype=np.int64)
-    pos[good_pkts] = np.arange(good_pkts.shape[0])
-    t_us = sample_times_us(timing, pos[batch.packet_index], batch.sample_in_packet, config.sample_rate_hz)
-    gaps = _find_gaps(timing.segment, timing.seq_unwrapped, good_pkts, batch, t_us, config)
+    pkt_of_row = np.repeat(np.arange(good_pkts.shape[0]), n_per_pkt)
+    t_us = sample_times_us(timing, pkt_of_row, batch.sample_in_packet, config.sample_rate_hz)
+    gaps = [
+        Gap(*g)
+        for g in find_gaps(
+            timing.segment,
+            timing.seq_unwrapped,
+            np.minimum.reduceat(t_us, first_row),
+            np.maximum.reduceat(t_us, first_row),
+            batch.flags[first_row],
+            config.sample_rate_hz,
+        )
+    ]
     ticks = sample_ticks(batch.tick, batch.sample_in_packet, config.tick_hz, config.sample_rate_hz)
     return DecodedCapture(t_us, ticks, batch, gaps, rejected)
 
 
-def _find_gaps(
+def packet_first_rows(packet_index: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """(G,) first row of each packet in a decoded batch, whose rows are grouped by packet."""
+    if packet_index.shape[0] == 0:
+        return np.zeros(0, dtype=np.int64)
+    return np.flatnonzero(np.append(True, packet_index[1:] != packet_index[:-1]))
+
+
+def find_gaps(
     segment: npt.NDArray[np.int64],
     seq_unwrapped: npt.NDArray[np.int64],
-    good_pkts: npt.NDArray[np.int64],
-    batch: DecodedBatch,
-    t_us: npt.NDArray[np.int64],
-    config: DeviceConfig,
-) -> list[Gap]:
-    """Gaps between consecutive packets (in sequence order) whose samples are not contiguous."""
-    period_us = 1e6 / config.sample_rate_hz
-    # first and last sample time of each good packet
-    pos = np.searchsorted(good_pkts, batch.packet_index)
-    first_t = np.full(good_pkts.shape[0], np.iinfo(np.int64).max)
-    last_t = np.full(good_pkts.shape[0], np.iinfo(np.int64).min)
-    np.minimum.at(first_t, pos, t_us)
-    np.maximum.at(last_t, pos, t_us)
-    flags = np.zeros(good_pkts.shape[0], dtype=np.int64)
-    flags[pos] = batch.flags
+    first_us: npt.NDArray[np.int64],
+    last_us: npt.NDArray[np.int64],
+    flags: npt.NDArray[np.int64],
+    sample_rate_hz: float,
+) -> list[tuple[int, int, int, str]]:
+    """Gaps ``(t_from_us, t_to_us, missing_samples, reason)`` between consecutive packets in
+    (segment, seq) order whose samples do not meet; per packet (G,) arrays of its segment,
+    unwrapped seq, first and last sample time and flags. Shared by replay and the live gateway.
+    """
+    if segment.shape[0] < 2:
+        return []
+    period_us = 1e6 / sample_rate_hz
     order = np.lexsort((seq_unwrapped, segment))
-    seg_o, seq_o = segment[order], seq_unwrapped[order]
-    gaps: list[Gap] = []
-    for k in range(1, order.shape[0]):
-        a, b = order[k - 1], order[k]
-        if seg_o[k] == seg_o[k - 1] and seq_o[k] - seq_o[k - 1] <= 1:
-            continue
-        missing = round((first_t[b] - last_t[a]) / period_us) - 1
-        if missing <= 0:
-            continue
-        if seg_o[k] != seg_o[k - 1]:
+    a, b = order[:-1], order[1:]
+    seg_a, seg_b = segment[a], segment[b]
+    seq_a, seq_b = seq_unwrapped[a], seq_unwrapped[b]
+    # np.rint rounds half to even, as Python's round did in the per-pair loop this replaces.
+    missing = np.rint((first_us[b] - last_us[a]) / period_us).astype(np.int64) - 1
+    apart = (seg_a != seg_b) | (seq_b - seq_a > 1)
+    gaps: list[tuple[int, int, int, str]] = []
+    for k in np.flatnonzero(apart & (missing > 0)).tolist():
+        lo, hi = int(seq_a[k]) + 1, int(seq_b[k]) - 1
+        if seg_a[k] != seg_b[k]:
             reason = "device reboot"
-        elif flags[b] & FLAG_DROPPED_BEFORE:
-            reason = f"device dropped samples (seq {seq_o[k - 1] + 1}..{seq_o[k] - 1} not sent)"
+        elif flags[b[k]] & FLAG_DROPPED_BEFORE:
+            reason = f"device dropped samples (seq {lo}..{hi} not sent)"
         else:
-            reason = f"notifications lost or rejected (seq {seq_o[k - 1] + 1}..{seq_o[k] - 1})"
-        gaps.append(Gap(int(last_t[a]), int(first_t[b]), int(missing), reason))
+            reason = f"notifications lost or rejected (seq {lo}..{hi})"
+        gaps.append((int(last_us[a[k]]), int(first_us[b[k]]), int(missing[k]), reason))
     return gaps

@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from ingest.blelog import sample_ticks
+from ingest.blelog import find_gaps, packet_first_rows, sample_ticks
 from ingest.clock import ClockTracker, FinalMaps, samples_crc32
-from ingest.packets import FLAG_DROPPED_BEFORE, DeviceConfig, decode_packets
+from ingest.packets import DeviceConfig, decode_packets
 from ingest.store import QuarantineRow
 
 
@@ -134,9 +134,9 @@ class SessionDecoder:
             for i, why in batch.rejected
         ]
         # Samples of a packet are consecutive rows of the batch, packets in notification order.
-        good = np.unique(batch.packet_index)
-        first_row = np.searchsorted(batch.packet_index, good)
-        sizes = np.bincount(batch.packet_index, minlength=len(payloads))[good].astype(np.int64)
+        first_row = packet_first_rows(batch.packet_index)
+        good = batch.packet_index[first_row]
+        sizes = np.diff(np.append(first_row, batch.n_samples))
         tick = batch.tick[first_row]
         self._pending = self._pending.append(
             _Pending(
@@ -206,28 +206,14 @@ class SessionDecoder:
         samples (its buffer no longer held them), or notifications lost or rejected on the way.
         """
         tab = self.packets
-        seg = tab.column("segment")
-        if seg.shape[0] < 2:
-            return []
-        seq = tab.column("seq_u")
-        first = tab.column("first_us")
-        last = tab.column("last_us")
-        flags = tab.column("flags")
-        order = np.lexsort((seq, seg))
-        period_us = 1e6 / self.config.sample_rate_hz
-        out: list[StreamGap] = []
-        for k in range(1, order.shape[0]):
-            a, b = order[k - 1], order[k]
-            if seg[b] == seg[a] and seq[b] - seq[a] <= 1:
-                continue
-            missing = round((first[b] - last[a]) / period_us) - 1
-            if missing <= 0:
-                continue
-            if seg[b] != seg[a]:
-                reason = "device reboot"
-            elif flags[b] & FLAG_DROPPED_BEFORE:
-                reason = f"device dropped samples (seq {seq[a] + 1}..{seq[b] - 1} not sent)"
-            else:
-                reason = f"notifications lost or rejected (seq {seq[a] + 1}..{seq[b] - 1})"
-            out.append(StreamGap(int(last[a]), int(first[b]), int(missing), reason))
-        return out
+        return [
+            StreamGap(*g)
+            for g in find_gaps(
+                tab.column("segment"),
+                tab.column("seq_u"),
+                tab.column("first_us"),
+                tab.column("last_us"),
+                tab.column("flags"),
+                self.config.sample_rate_hz,
+            )
+        ]
