@@ -10,12 +10,7 @@ from typing import Any
 
 import pytest
 
-pytestmark = [
-    pytest.mark.slow,
-    # skops resolves class names by probing every imported module; with Airflow imported that
-    # touches hundreds of Airflow's deprecated aliases, each warning once. Noise, not a defect.
-    pytest.mark.filterwarnings("ignore:The `airflow\\.:DeprecationWarning"),
-]
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
