@@ -40,10 +40,19 @@ def _candidates(wh: Warehouse) -> dict[tuple[str, dt.date], DayKey]:
     cur = wh.cursor()
     rows = cur.execute(
         """
-        WITH s AS (
-            SELECT i.subject_id, i.recording_id, r.timezone, r.loaded_at, i.t_utc,
-                   CAST(timezone(r.timezone, i.t_utc) AS DATE) AS day
-            FROM imu_samples i JOIN store.recordings r ON r.recording_id = i.recording_id
+        WITH rec AS (
+            -- days are the participant's local dates: a recording without a zone of its own (a
+            -- BLE capture is stored as 'UTC') takes the participant's baseline timezone
+            SELECT r.recording_id, r.loaded_at,
+                   CASE WHEN r.timezone = 'UTC'
+                        THEN coalesce(json_extract_string(p.extra, '$.timezone'), 'UTC')
+                        ELSE r.timezone END AS timezone
+            FROM store.recordings r LEFT JOIN store.participants p ON p.subject_id = r.subject_id
+        ),
+        s AS (
+            SELECT i.subject_id, i.recording_id, rec.timezone, rec.loaded_at, i.t_utc,
+                   CAST(timezone(rec.timezone, i.t_utc) AS DATE) AS day
+            FROM imu_samples i JOIN rec ON rec.recording_id = i.recording_id
         )
         SELECT subject_id, day, min(timezone), count(*), epoch_us(min(t_utc)), epoch_us(max(t_utc)),
                string_agg(DISTINCT CAST(recording_id AS VARCHAR), ',' ORDER BY CAST(recording_id AS VARCHAR)),
@@ -53,7 +62,7 @@ def _candidates(wh: Warehouse) -> dict[tuple[str, dt.date], DayKey]:
     ).fetchall()
     out: dict[tuple[str, dt.date], DayKey] = {}
     for sid, day, tz, n, t0, t1, recs, loaded in rows:
-        fp = f"imu:{n}:{t0}:{t1}:{recs}:{loaded}"
+        fp = f"imu:{n}:{t0}:{t1}:{recs}:{loaded}:{tz}"
         out[(sid, day)] = DayKey(sid, day, tz, fp)
     for sid, day in cur.execute("SELECT subject_id, diary_date FROM diary").fetchall():
         out.setdefault((sid, day), DayKey(sid, day, "UTC", DIARY_ONLY))
@@ -163,6 +172,34 @@ def pending_days(
     return out
 
 
+def _drop_vanished(
+    wh: Warehouse,
+    *,
+    subjects: Sequence[str] | None = None,
+    days: tuple[dt.date, dt.date] | None = None,
+) -> int:
+    """Delete stored participant-days that no longer have any input (e.g. a day re-assigned after a
+    recording's timezone became known); returns how many were deleted."""
+    cands = _candidates(wh)
+    wanted = set(subjects) if subjects else None
+    gone = [
+        (sid, day)
+        for sid, day in wh.cursor()
+        .execute("SELECT subject_id, day FROM store.participant_day_features")
+        .fetchall()
+        if (sid, day) not in cands
+        and (wanted is None or sid in wanted)
+        and (days is None or days[0] <= day <= days[1])
+    ]
+    for sid, day in gone:
+        with wh.transaction() as cur:
+            cur.execute(
+                "DELETE FROM store.participant_day_features WHERE subject_id = ? AND day = ?", [sid, day]
+            )
+            cur.execute("DELETE FROM store.calibrations WHERE subject_id = ? AND day = ?", [sid, day])
+    return len(gone)
+
+
 def compute_features(
     wh: Warehouse,
     *,
@@ -184,6 +221,7 @@ def compute_features(
         Show a tqdm progress bar (on a TTY).
     """
     todo = pending_days(wh, subjects=subjects, days=days)
+    _drop_vanished(wh, subjects=subjects, days=days)
     bar = tqdm(todo, desc="features", unit="day", disable=None if progress else True)
     for key in bar:
         recs, day_len_s = _load_recordings(wh, key)
