@@ -199,24 +199,37 @@ def decode_packets(payloads: Sequence[bytes], config: DeviceConfig) -> DecodedBa
         reason[fresh] = why
     good = reason == ""
 
-    # Gather the samples of all well-formed packets in one fancy-indexing pass.
+    # The samples of well-formed packets are the bytes after their headers: cut those out of the
+    # joined payloads with one byte mask and read them as little-endian int16 rows.
     g_idx = np.flatnonzero(good)
     g_n = n[g_idx]
     total = int(g_n.sum())
     sample_pkt = np.repeat(g_idx, g_n)
     first_of_pkt = np.repeat(np.cumsum(g_n) - g_n, g_n)
     sample_in_packet = np.arange(total, dtype=np.int64) - first_of_pkt
-    offs = starts[sample_pkt] + HEADER_BYTES + sample_in_packet * per_sample[sample_pkt]
-    cols = offs[:, None] + 2 * np.arange(9, dtype=np.int64)[None, :]
     mag_present = has_mag[sample_pkt]
-    cols[~mag_present, 6:] = 0  # never read past a packet without magnetometer
-    lo = hbuf[cols].astype(np.int64)
-    hi = hbuf[cols + 1].astype(np.int64)
-    vals = ((hi << 8) | lo).astype(np.uint16).view(np.int16).astype(np.float64)
+    head_len = np.minimum(lengths, HEADER_BYTES)
+    part_len = np.stack([head_len, lengths - head_len], axis=1).ravel()
+
+    def sample_rows(which: npt.NDArray[np.bool_], width: int) -> npt.NDArray[np.int16]:
+        part_keep = np.stack([np.zeros(n_packets, dtype=bool), which], axis=1).ravel()
+        return buf[np.repeat(part_keep, part_len)].view("<i2").reshape(-1, width)
+
+    with_mag = good & has_mag
+    if with_mag.any():
+        counts = np.zeros((total, 9), dtype=np.int16)
+        counts[~mag_present, :6] = sample_rows(good & ~has_mag, 6)
+        counts[mag_present] = sample_rows(with_mag, 9)
+    else:
+        counts = sample_rows(good, 6)
+    vals = counts.astype(np.float64)
 
     acc_g = vals[:, 0:3] / config.accel_lsb_per_g
     gyro_dps = vals[:, 3:6] / config.gyro_lsb_per_dps
-    mag_ut = np.where(mag_present[:, None], vals[:, 6:9] * 0.1, np.nan)
+    if with_mag.any():
+        mag_ut = np.where(mag_present[:, None], vals[:, 6:9] * 0.1, np.nan)
+    else:
+        mag_ut = np.full((total, 3), np.nan)
 
     # Impossible physical values reject the whole packet: a corrupted packet is not trusted.
     bad_sample = (np.linalg.norm(acc_g, axis=1) > MAX_PLAUSIBLE_ACC_G) | (
