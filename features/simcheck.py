@@ -211,6 +211,9 @@ def accuracy_params(seed: int = 11) -> simulator.SimulationParams:
         imu_every_nth_day=10,
         ble_fraction=0.25,
         ble_samples_per_packet=19,
+        # the first participant lives in Tokyo and always has a .blelog day (no zone of its own):
+        # local days far from UTC must still be dated right
+        timezones=("Asia/Tokyo", "America/New_York", "Europe/Berlin", "Europe/London"),
     )
 
 

@@ -51,5 +51,11 @@ def test_minutes_above_30_deg_within_5_percent(accuracy: SimAccuracy) -> None:
         assert abs(d.above30_error_min) <= tol, (d.stem, d.above30_true_min, d.above30_error_min)
 
 
+def test_every_recording_day_is_dated_on_the_participants_local_day(accuracy: SimAccuracy) -> None:
+    # a day dated wrong meets a truth row without IMU truth (NaN wear)
+    assert len(accuracy.days) >= 9
+    assert all(np.isfinite(d.wear_error_min) for d in accuracy.days), accuracy.table()
+
+
 def test_nonwear_within_10_min_per_day(accuracy: SimAccuracy) -> None:
     assert max(abs(d.wear_error_min) for d in accuracy.days) <= 10.0
