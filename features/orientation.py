@@ -129,16 +129,6 @@ def _tilt_quat(ax: float, ay: float, az: float) -> tuple[float, float, float, fl
     return w / m, ay / m, -ax / m, 0.0
 
 
-@numba.njit(cache=True, inline="always")
-def _flush(o: np.ndarray, acc: np.ndarray) -> None:
-    for j in range(N_COLS):
-        if j == 10:
-            if acc[10] > o[10]:
-                o[10] = acc[10]
-        else:
-            o[j] += acc[j]
-
-
 @numba.njit(cache=True, fastmath=True, error_model="numpy")
 def _run(
     t_s: np.ndarray,
@@ -213,7 +203,8 @@ def _run(
     ecnt = 0.0
     kb = 0
     cur_b = -1
-    acc_bin = np.zeros(N_COLS)
+    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = s8 = s9 = s10 = 0.0
+    s11 = s12 = s13 = s14 = s15 = s16 = s17 = s18 = s19 = 0.0
     inv_bin = 1.0 / bin_s
     for i in range(n):
         ti = t_s[i]
@@ -291,31 +282,53 @@ def _run(
         if b != cur_b:
             # registers -> memory once per bin, not a read-modify-write of a row per sample
             if 0 <= cur_b < n_bins:
-                _flush(out[cur_b], acc_bin)
+                o = out[cur_b]
+                o[0] += s0
+                o[1] += s1
+                o[2] += s2
+                o[3] += s3
+                o[4] += s4
+                o[5] += s5
+                o[6] += s6
+                o[7] += s7
+                o[8] += s8
+                o[9] += s9
+                if s10 > o[10]:
+                    o[10] = s10
+                o[11] += s11
+                o[12] += s12
+                o[13] += s13
+                o[14] += s14
+                o[15] += s15
+                o[16] += s16
+                o[17] += s17
+                o[18] += s18
+                o[19] += s19
             cur_b = b
-            acc_bin[:] = 0.0
+            s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = s8 = s9 = s10 = 0.0
+            s11 = s12 = s13 = s14 = s15 = s16 = s17 = s18 = s19 = 0.0
         wd = math.sqrt(wx * wx + wy * wy + wz * wz) / d2r
-        acc_bin[0] += r00
-        acc_bin[1] += r01
-        acc_bin[2] += r02
-        acc_bin[3] += r10
-        acc_bin[4] += r11
-        acc_bin[5] += r12
-        acc_bin[6] += r20
-        acc_bin[7] += r21
-        acc_bin[8] += r22
-        acc_bin[9] += wd
-        if wd > acc_bin[10]:
-            acc_bin[10] = wd
-        acc_bin[11] += ax
-        acc_bin[12] += ay
-        acc_bin[13] += az
-        acc_bin[14] += ax * ax
-        acc_bin[15] += ay * ay
-        acc_bin[16] += az * az
-        acc_bin[17] += math.sqrt(am2)
-        acc_bin[18] += am2
-        acc_bin[19] += 1.0
+        s0 += r00
+        s1 += r01
+        s2 += r02
+        s3 += r10
+        s4 += r11
+        s5 += r12
+        s6 += r20
+        s7 += r21
+        s8 += r22
+        s9 += wd
+        if wd > s10:
+            s10 = wd
+        s11 += ax
+        s12 += ay
+        s13 += az
+        s14 += ax * ax
+        s15 += ay * ay
+        s16 += az * az
+        s17 += math.sqrt(am2)
+        s18 += am2
+        s19 += 1.0
         kb += 1
         if kb < k_block:
             continue
@@ -408,7 +421,28 @@ def _run(
         eax = eay = eaz = 0.0
         ecnt = 0.0
     if 0 <= cur_b < n_bins:
-        _flush(out[cur_b], acc_bin)
+        o = out[cur_b]
+        o[0] += s0
+        o[1] += s1
+        o[2] += s2
+        o[3] += s3
+        o[4] += s4
+        o[5] += s5
+        o[6] += s6
+        o[7] += s7
+        o[8] += s8
+        o[9] += s9
+        if s10 > o[10]:
+            o[10] = s10
+        o[11] += s11
+        o[12] += s12
+        o[13] += s13
+        o[14] += s14
+        o[15] += s15
+        o[16] += s16
+        o[17] += s17
+        o[18] += s18
+        o[19] += s19
     for b in range(n_bins):
         c = out[b, 19]
         if c > 0.0:
