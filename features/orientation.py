@@ -69,6 +69,9 @@ class FilterParams:
         A time step longer than this is a gap: the filter re-converges quickly after it.
     init_s : float
         Duration of the fast-convergence phase at start and after gaps.
+    warmup_s : float
+        The gyro bias is first learnt over this many seconds at the start, then the whole
+        recording is fused from that bias (see :func:`_warm_bias`).
     update_s : float
         Period of the accelerometer/bias update (the gyro is integrated every sample); the tilt
         correction's bandwidth (``kp``) is far below 1 / update_s.
@@ -87,6 +90,7 @@ class FilterParams:
     rest_tilt_deg: float = 0.3
     gyro_forward: bool = True
     update_s: float = 0.1
+    warmup_s: float = 60.0
 
 
 DEFAULT_FILTER = FilterParams()
@@ -138,6 +142,7 @@ def _run(
     bin_s: float,
     n_bins: int,
     per_sample: bool,
+    bias: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The filter loop (multi-rate). State lives in scalars so numba keeps it in registers.
 
@@ -147,6 +152,8 @@ def _run(
     The correction's bandwidth (kp ~ 0.6/s) is far below the block rate (10 Hz), so updating it
     per block changes nothing physically but takes the long dependency chain of the correction
     out of the per-sample loop (about 3x faster).
+
+    ``bias`` (3,) is the initial gyro bias (rad/s) and receives the final one.
 
     Returns (quaternions (N, 4) if ``per_sample`` else (0, 4), bins (n_bins, 20)).
     """
@@ -181,9 +188,9 @@ def _run(
     b_init = tb / (0.05 + tb)
     hdt = 0.5 * dt
     qw, qx, qy, qz = _tilt_quat(acc_g[0, 0], acc_g[0, 1], acc_g[0, 2])
-    bx = 0.0
-    by = 0.0
-    bz = 0.0
+    bx = bias[0]
+    by = bias[1]
+    bz = bias[2]
     lax = float(acc_g[0, 0])
     lay = float(acc_g[0, 1])
     laz = float(acc_g[0, 2])
@@ -448,7 +455,25 @@ def _run(
         if c > 0.0:
             for j in range(10):
                 out[b, j] /= c
+    bias[0] = bx
+    bias[1] = by
+    bias[2] = bz
     return quats, out
+
+
+def _warm_bias(t: F64, acc: np.ndarray, gyro: np.ndarray, pr: F64, warmup_s: float) -> F64:
+    """Gyro bias (rad/s, (3,)) learnt by running the filter once over the first ``warmup_s``.
+
+    A recording usually starts with the device being put on and a quiet moment (the wear protocol's
+    neutral hold); the bias converges there, so the movements right after it — the calibration
+    routine, which reaches the full range — are fused with a converged bias instead of zero.
+    """
+    bias = np.zeros(3)
+    if warmup_s > 0 and t.size:
+        m = int(np.searchsorted(t, t[0] + warmup_s))
+        if m > 1:
+            _run(t[:m], acc[:m], gyro[:m], pr, 1.0, 0, False, bias)
+    return bias
 
 
 def orientation_quaternions(
@@ -476,7 +501,8 @@ def orientation_quaternions(
     acc = np.ascontiguousarray(acc_g, dtype=np.float64)
     gyro = np.ascontiguousarray(gyro_dps, dtype=np.float64)
     t = np.arange(acc.shape[0], dtype=np.float64) / fs_hz if t_s is None else np.asarray(t_s, np.float64)
-    quats, _ = _run(t, acc, gyro, _params_array(params), 1.0, 0, True)
+    pr = _params_array(params)
+    quats, _ = _run(t, acc, gyro, pr, 1.0, 0, True, _warm_bias(t, acc, gyro, pr, params.warmup_s))
     return quats
 
 
@@ -512,13 +538,8 @@ def orientation_bins(
     t = np.ascontiguousarray(t_s, dtype=np.float64)
     if n_bins is None:
         n_bins = int(t[-1] / bin_s) + 1 if t.size else 0
-    _, bins = _run(
-        t,
-        np.ascontiguousarray(acc_g),
-        np.ascontiguousarray(gyro_dps),
-        _params_array(params),
-        bin_s,
-        n_bins,
-        False,
-    )
+    acc = np.ascontiguousarray(acc_g)
+    gyro = np.ascontiguousarray(gyro_dps)
+    pr = _params_array(params)
+    _, bins = _run(t, acc, gyro, pr, bin_s, n_bins, False, _warm_bias(t, acc, gyro, pr, params.warmup_s))
     return bins
