@@ -209,7 +209,8 @@ def estimate_mounting(
     w_moves, _ = _movement_steps(kin, ok)
     walk = walking & ok
     walking_s = float(walk.sum() * bin_s)
-    z = _movement_axes_vertical(w_moves, np.nanmean(up[ok], axis=0))
+    # up is finite wherever a bin has data (ok implies data), so a plain mean is enough
+    z = _movement_axes_vertical(w_moves, up[ok].mean(axis=0))
     method = "movement_axes"
     if z is None and walking_s >= MIN_WALK_S:
         acc_sum = bins[walk, 11:14].sum(axis=0)  # gait accelerations average out over a bout
