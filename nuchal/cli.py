@@ -30,7 +30,8 @@ EPILOG = """\
 typical session:
   nuchal demo                          simulate a small cohort and run the whole pipeline
   nuchal simulate --out cohort/        write a simulated cohort in the contract-2 file formats
-  nuchal import cohort/                import IMU CSVs, .blelog captures, diary and baseline CSVs
+  nuchal import cohort/baseline.csv cohort/diary.csv cohort/imu cohort/ble
+                                       import baseline, diary, IMU CSVs and .blelog captures
   nuchal status --json                 counts per public view and latest model metrics
 
 data lives in --home DIR, else $NUCHAL_HOME, else ./nuchal-data (warehouse.duckdb, spool/,

@@ -92,36 +92,15 @@ async def _run(config: GatewayConfig, simulate: int | None, duration_s: float | 
 
 
 def _status(home: Home, as_json: bool) -> int:
-    live: dict[str, object] = {}
-    path = home.spool / "gateway-status.json"
-    if path.exists():
-        live = json.loads(path.read_text())
+    from ingest.gateway.status import live_status, stored_devices
+
+    live: dict[str, object] = live_status(home.spool)
     stored: list[dict[str, object]] = []
     if home.warehouse.exists():
         from warehouse import open_warehouse
 
         with open_warehouse(home.warehouse, lock_timeout_s=10.0) as wh:
-            cur = wh.cursor()
-            cols = [
-                "device_id",
-                "subject_id",
-                "address",
-                "last_sample_at",
-                "samples_stored",
-                "rejected",
-                "gaps",
-                "battery_pct",
-                "disconnections",
-            ]
-            for row in cur.execute(
-                f"SELECT {', '.join(cols)} FROM gateway_devices ORDER BY device_id"
-            ).fetchall():
-                stored.append(
-                    {
-                        c: (str(v) if c == "last_sample_at" and v is not None else v)
-                        for c, v in zip(cols, row, strict=True)
-                    }
-                )
+            stored = stored_devices(wh)
     out = {"live": live, "devices": stored}
     if as_json:
         print(json.dumps(out, default=str))

@@ -52,7 +52,7 @@ def collect_status(home: Home, wh: Warehouse) -> dict[str, Any]:
     except ImportError:
         pass
     else:
-        status["devices"] = device_status(wh)
+        status["gateway"] = device_status(home.spool, wh)
     return status
 
 
@@ -70,6 +70,17 @@ def run(args: argparse.Namespace) -> int:
         print("quarantine by reason:")
         for reason, n in status["quarantine_by_reason"].items():
             print(f"  {n:6d}  {reason}")
+    gateway = status.get("gateway") or {}
+    live = {d.get("device_id") or d.get("address"): d for d in (gateway.get("live") or {}).get("devices", [])}
+    if gateway.get("devices"):
+        print("devices (gateway):")
+        for d in gateway["devices"]:
+            now = live.get(d["device_id"], {})
+            print(
+                f"  {d['device_id']:14s} connected={now.get('connected', '-')!s:5s} last sample {d['last_sample_at']}"
+                f" ({now.get('last_sample_age_s', '-')} s ago), rate {now.get('rate_hz', '-')} Hz,"
+                f" gaps {d['gaps']}, battery {d['battery_pct']} %, disconnections {d['disconnections']}"
+            )
     if status.get("models"):
         print("models:")
         print(json.dumps(status["models"], indent=2, default=str))
