@@ -185,14 +185,14 @@ def _flare_features(g: SubjectGrid, sensor_columns: list[str]) -> tuple[list[str
     cols["weekend_tomorrow"] = (tomorrow >= 5).astype(float)
     if sensor_columns:
         today_mask = g.has_sensor[:, None]
-        for w, suffix in ((7, "mean7d"), (28, "mean28d")):
-            sensor_known = window_mask(n, w) & g.has_sensor[None, :]
-            means = masked_mean(sensor_known, g.sensor)
-            for j, c in enumerate(sensor_columns):
-                cols[f"{c}_{suffix}"] = means[:, j]
+        mean7 = masked_mean(window_mask(n, 7) & g.has_sensor[None, :], g.sensor)
+        mean28 = masked_mean(window_mask(n, 28) & g.has_sensor[None, :], g.sensor)
         for j, c in enumerate(sensor_columns):
-            cols[f"{c}_today"] = np.where(today_mask[:, 0], g.sensor[:, j], np.nan)
-            cols[f"{c}_vs28d"] = cols[f"{c}_today"] - cols[f"{c}_mean28d"]
+            today_value = np.where(today_mask[:, 0], g.sensor[:, j], np.nan)
+            cols[f"{c}_today"] = today_value
+            cols[f"{c}_mean7d"] = mean7[:, j]
+            # Against the person's own recent level (ROM drops ~6 deg during a headache).
+            cols[f"{c}_vs28d"] = today_value - mean28[:, j]
         cols["sensor_days_7d"] = (window_mask(n, 7) & g.has_sensor[None, :]).sum(axis=1).astype(float)
     names = list(cols)
     return names, np.column_stack([cols[k] for k in names])
