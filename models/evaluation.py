@@ -185,7 +185,8 @@ def evaluate_target(
         raise NotEnoughDataError(
             f"{matrix.target}: {len(m)} rows with an observed outcome"
             + ("" if len(m) == 0 else f", all {int(m.y[0])}")
-            + "; evaluation needs both outcomes (responder needs run-in and weeks 7-12 diaries)"
+            + "; evaluation needs both outcomes (import diary data with `nuchal import`; responder also needs "
+            "the run-in and weeks 7-12 of the diary)"
         )
     head = _headline_rows(m)
     results, oofs = [], []

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from models.data import CohortData
+from models.errors import NotEnoughDataError
 from models.evaluation import TargetEvaluation, evaluate_target
 from models.matrix import build_matrix
 from models.metrics import Metrics
@@ -92,23 +93,30 @@ def evaluate_cohort(
     n_boot: int = 500,
     seed: int = 0,
 ) -> list[TargetEvaluation]:
-    """Evaluate every model kind on every target (skipping targets without labelled rows)."""
-    out = []
+    """Evaluate every model kind on every target.
+
+    A target without enough labelled participants (e.g. responder in a cohort that has not reached
+    week 12) is skipped with a warning; :class:`NotEnoughDataError` only when no target could be
+    evaluated at all.
+    """
+    out, skipped = [], []
     for target in targets:
-        matrix = build_matrix(cohort, target)
-        if len(matrix.labelled()) == 0:
-            log.warning("%s: no labelled rows; skipped", target)
-            continue
-        out.append(
-            evaluate_target(
-                matrix,
-                list(kinds),
-                oracle=(oracle or {}).get(target),
-                n_folds=n_folds,
-                n_boot=n_boot,
-                seed=seed,
+        try:
+            out.append(
+                evaluate_target(
+                    build_matrix(cohort, target),
+                    list(kinds),
+                    oracle=(oracle or {}).get(target),
+                    n_folds=n_folds,
+                    n_boot=n_boot,
+                    seed=seed,
+                )
             )
-        )
+        except NotEnoughDataError as e:
+            log.warning("%s: not evaluated: %s", target, e)
+            skipped.append(str(e))
+    if not out and skipped:
+        raise NotEnoughDataError("nothing to evaluate: " + " | ".join(skipped))
     return out
 
 
@@ -116,6 +124,8 @@ def write_report(
     reports_dir: Path, evaluations: list[TargetEvaluation], cohort: CohortData
 ) -> EvaluationReport:
     """Write markdown, plots, JSON and the OOF parquet for ``evaluations``."""
+    if not evaluations:
+        raise NotEnoughDataError("no target could be evaluated; import diary data first (`nuchal import`)")
     reports_dir.mkdir(parents=True, exist_ok=True)
     oof = pd.concat([o.frame() for ev in evaluations for o in ev.oof], ignore_index=True)
     oof_path = reports_dir / "oof_predictions.parquet"

@@ -98,9 +98,6 @@ def make_cohort(
         for t in range(total):
             day = start + np.timedelta64(t, "D")
             load = 0.7 * load + rng.normal(0, 0.7)
-            # Effect ramps in over six weeks of physiotherapy; responders lose much more.
-            tx_week = max(t + 1 - baseline_days, 0) / 42
-            effect = min(tx_week, 1.0) * (2.2 if responder else 0.2)
             if t == 0:
                 headache = int(rng.random() < _sigmoid(np.array(a_i)))
                 severe = rng.random() < 0.4
@@ -132,14 +129,14 @@ def make_cohort(
                         140.0 - 6.0 * headache + rng.normal(0, 4),
                     )
                 )
-            # Tomorrow, given today's state (the oracle for flare_1d at the end of today).
+            # Tomorrow, given today's state (the oracle for flare_1d at the end of today). The treatment
+            # effect ramps in over six weeks of physiotherapy; responders lose much more.
             tomorrow_effect = min(max(t + 2 - baseline_days, 0) / 42, 1.0) * (2.2 if responder else 0.2)
             p_head = float(_sigmoid(np.array(a_i + 1.0 * headache + 0.6 * load - tomorrow_effect)))
             p_sev = float(_sigmoid(np.array(-0.3 + 0.8 * load)))
             truth_rows.append((sid, day, p_head * p_sev))
             headache = int(rng.random() < p_head)
             severe = rng.random() < p_sev
-            del effect
     participants_df = pd.DataFrame(
         p_rows,
         columns=[

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Any, cast
@@ -110,6 +111,7 @@ def run_train(args: argparse.Namespace) -> int:
 
 def run_evaluate(args: argparse.Namespace) -> int:
     from models.data import load_cohort
+    from models.errors import NotEnoughDataError
     from models.report import evaluate_cohort, write_report
     from models.truth import oracle_from_simulator
 
@@ -118,18 +120,28 @@ def run_evaluate(args: argparse.Namespace) -> int:
         cohort = load_cohort(wh)
     oracle = oracle_from_simulator(args.truth) if args.truth else None
     kinds = [k.strip() for k in args.models.split(",") if k.strip()]
-    evaluations = []
+    evaluations, skipped = [], []
     bar = tqdm(_targets(args.target), desc="evaluate", unit="target", disable=None)
     for target in bar:
         bar.set_postfix_str(target)
-        evaluations += evaluate_cohort(
-            cohort,
-            [target],
-            kinds=cast(Any, kinds),
-            oracle=oracle,
-            n_folds=args.folds,
-            n_boot=args.bootstrap,
-            seed=args.seed,
+        try:
+            evaluations += evaluate_cohort(
+                cohort,
+                [target],
+                kinds=cast(Any, kinds),
+                oracle=oracle,
+                n_folds=args.folds,
+                n_boot=args.bootstrap,
+                seed=args.seed,
+            )
+        except NotEnoughDataError as e:
+            skipped.append(f"{target} skipped: {e}")
+    bar.close()
+    for line in skipped:
+        print(line, file=sys.stderr)
+    if not evaluations:
+        raise NotEnoughDataError(
+            "no target could be evaluated; import diary and baseline data (`nuchal import`)"
         )
     report = write_report(home.reports, evaluations, cohort)
     if args.json:

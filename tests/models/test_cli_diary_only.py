@@ -81,3 +81,12 @@ def test_unknown_version_is_a_clear_error(home: Home, capsys: pytest.CaptureFixt
 def test_empty_home_trains_with_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--home", str(tmp_path), "train", "--target", "flare_1d"]) == 1
     assert "import" in capsys.readouterr().err
+
+
+def test_empty_home_evaluate_and_predict_say_what_to_do(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--home", str(tmp_path), "evaluate"]) == 1
+    assert main(["--home", str(tmp_path), "predict"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("import") >= 2
