@@ -13,6 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from features.angles import head_angles
+from features.autocal import correct_vertical, fit_offset
 from features.calibration import STRONG_LEAN_DEG, Calibration, estimate_mounting
 from features.errors import CalibrationError
 from features.kinematics import BinKinematics, bin_kinematics
@@ -151,6 +152,8 @@ def process_day(
         bins = orientation_bins(
             rec.t_s - lo * BIN_S, rec.acc_g, rec.gyro_dps, bin_s=BIN_S, n_bins=hi - lo, params=params
         )
+        # accelerometer zero-g offset from the recording's still bins: tilts the vertical back
+        correct_vertical(bins, fit_offset(bins))
         rec_present = bins[:, 19] > 0
         new = rec_present & ~present[lo:hi]  # a second device on the same day only fills what is missing
         kin = bin_kinematics(bins, BIN_S)
