@@ -20,10 +20,24 @@ days); **view**: derived in the view from the diary, participants and other days
 
 Signal chain: a compiled (numba) orientation filter fuses accelerometer and gyroscope, taking
 gravity from the accelerometer low-passed in the earth frame (robust to walking and nodding),
-with rest-based and integral gyro-bias estimation; a mounting calibration per wear segment maps
-the sensor to the head frame (quiet neutral hold after donning; walking or the densest quiet
-posture as fallbacks; heading from the dominant flexion axis); non-wear is flagged; angles are
-z-y-x Euler angles in contract-1 signs; rotation is an excursion from a 2-min rolling median.
+with rest-based and integral gyro-bias estimation; the accelerometer's zero-g offset is fitted
+once per recording on its still 0.25-s bins (GGIR-style sphere fit, |a - o| = const; offset
+only, an isotropic scale error goes to the intercept) and each bin's vertical is tilted back by
+it (a 5 mg offset would otherwise tilt flexion by 0.3 deg and move bouts held near 30 deg across
+that line); a mounting calibration per wear segment maps the sensor to the head frame (vertical:
+normal of the plane of nodding and side-bending axes, steps containing a turn about the vertical
+left out; fallbacks walking, quiet hold after donning, densest quiet posture; heading from the
+cross of those axes and the mean forward lean); non-wear is flagged; angles are z-y-x Euler
+angles in contract-1 signs; rotation is an excursion from a 2-min rolling median heading.
+
+Why rotation is referenced to a short rolling median: a head-worn 6-axis IMU cannot see the
+trunk, and the trunk turns in real life, so "straight ahead" must be re-learnt from the head's own
+recent heading; longer windows drift with the unobservable vertical gyro bias (a 10-min window
+gave errors up to 22 deg on the simulator). The reference therefore includes the head's habitual
+turn relative to the trunk in that window (a few degrees), which limits the rotation envelopes'
+accuracy. Centring excursions on the midpoint of each window's left/right extremes was rejected:
+it would erase left/right asymmetry, which is the clinical sign in cervicogenic headache (rotation
+toward the symptomatic side reduced).
 """
 
 
