@@ -11,6 +11,7 @@ number, the header being row 1.
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 import json
 import logging
@@ -43,6 +44,7 @@ NUMERIC = ("ax", "ay", "az", "gx", "gy", "gz")
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d")
 _NULL_MARKER = "\x01"  # so that an empty field is a cast error with a line number, not a NULL
 _names = itertools.count()
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 @dataclass(frozen=True)
@@ -193,22 +195,32 @@ def import_imu_csv(
         cur.execute(
             f"""
             CREATE TEMP TABLE {stg} AS
-            SELECT "timestamp" AS ts_raw,
-                   -- cheap character tests instead of a regex: this runs on every sample
-                   CASE WHEN length("timestamp") > 16 AND substr("timestamp", 11, 1) IN ('T', ' ')
-                             AND (suffix("timestamp", 'Z') OR substr("timestamp", -6, 1) IN ('+', '-')
-                                  OR substr("timestamp", -5, 1) IN ('+', '-')
-                                  OR substr("timestamp", -3, 1) IN ('+', '-'))
-                        THEN TRY_CAST("timestamp" AS TIMESTAMPTZ)
-                        WHEN substr("timestamp", 5, 1) <> '-'
-                        THEN make_timestamptz(CAST(round(TRY_CAST("timestamp" AS DOUBLE) * 1e6) AS BIGINT))
-                   END AS t_utc,
-                   ax, ay, az, gx, gy, gz, {mag_sql}, NULL::BIGINT AS device_tick
-            FROM read_csv(?, header = true, auto_detect = false, delim = ',', quote = '"', escape = '"',
-                          nullstr = ?, columns = ?, store_rejects = true,
-                          rejects_table = '{rej}', rejects_scan = '{scan}')
+            -- The raw timestamp text is kept only for rows that will be rejected (to find their
+            -- line); the stage holds FLOATs like the warehouse, so it stays small.
+            SELECT CASE WHEN t_utc IS NULL OR acc2 > ? OR gyro2 > ? THEN ts END AS ts_raw, t_utc,
+                   ax::FLOAT AS ax, ay::FLOAT AS ay, az::FLOAT AS az,
+                   gx::FLOAT AS gx, gy::FLOAT AS gy, gz::FLOAT AS gz,
+                   mx::FLOAT AS mx, my::FLOAT AS my, mz::FLOAT AS mz, NULL::BIGINT AS device_tick,
+                   sqrt(acc2) AS acc_norm, sqrt(gyro2) AS gyro_norm
+            FROM (
+                SELECT "timestamp" AS ts,
+                       -- cheap character tests instead of a regex: this runs on every sample
+                       CASE WHEN length("timestamp") > 16 AND substr("timestamp", 11, 1) IN ('T', ' ')
+                                 AND (suffix("timestamp", 'Z') OR substr("timestamp", -6, 1) IN ('+', '-')
+                                      OR substr("timestamp", -5, 1) IN ('+', '-')
+                                      OR substr("timestamp", -3, 1) IN ('+', '-'))
+                            THEN TRY_CAST("timestamp" AS TIMESTAMPTZ)
+                            WHEN substr("timestamp", 5, 1) <> '-'
+                            THEN make_timestamptz(CAST(round(TRY_CAST("timestamp" AS DOUBLE) * 1e6) AS BIGINT))
+                       END AS t_utc,
+                       ax, ay, az, gx, gy, gz, {mag_sql},
+                       ax*ax + ay*ay + az*az AS acc2, gx*gx + gy*gy + gz*gz AS gyro2
+                FROM read_csv(?, header = true, auto_detect = false, delim = ',', quote = '"', escape = '"',
+                              nullstr = ?, columns = ?, store_rejects = true,
+                              rejects_table = '{rej}', rejects_scan = '{scan}')
+            )
             """,
-            [source, _NULL_MARKER, types],
+            [MAX_PLAUSIBLE_ACC_G**2, MAX_PLAUSIBLE_GYRO_DPS**2, source, _NULL_MARKER, types],
         )
     except duckdb.Error as e:
         raise FileFormatError(f"{path}: cannot be read as an IMU CSV: {e}") from e
@@ -250,46 +262,84 @@ def _semantic_rejects(
     cur: duckdb.DuckDBPyConnection, stg: str, path: Path, source: str
 ) -> list[QuarantineRow]:
     """Rows that parsed but cannot be true; they are deleted from the stage and quarantined."""
+    flagged, duplicates = cur.execute(
+        f"SELECT count(ts_raw), count(t_utc) - count(DISTINCT t_utc) FROM {stg}"
+    ).fetchall()[0]
+    if not flagged and not duplicates:
+        return []  # the common case costs one aggregate
     rows = cur.execute(
         f"""
         WITH checked AS (
-            SELECT rowid AS rid, ts_raw,
+            SELECT rowid AS rid, ts_raw, t_utc,
                    CASE
                      WHEN t_utc IS NULL THEN 'timestamp'
-                     WHEN sqrt(ax*ax + ay*ay + az*az) > ? THEN 'acc'
-                     WHEN sqrt(gx*gx + gy*gy + gz*gz) > ? THEN 'gyro'
+                     WHEN acc_norm > ? THEN 'acc'
+                     WHEN gyro_norm > ? THEN 'gyro'
                      WHEN row_number() OVER (PARTITION BY t_utc ORDER BY rowid) > 1 THEN 'duplicate'
                    END AS problem,
-                   sqrt(ax*ax + ay*ay + az*az) AS acc_norm, sqrt(gx*gx + gy*gy + gz*gz) AS gyro_norm
+                   acc_norm, gyro_norm
             FROM {stg}
         )
-        SELECT rid, ts_raw, problem, acc_norm, gyro_norm FROM checked WHERE problem IS NOT NULL ORDER BY rid
+        SELECT rid, ts_raw, epoch_us(t_utc), problem, acc_norm, gyro_norm
+        FROM checked WHERE problem IS NOT NULL ORDER BY rid
         """,
         [MAX_PLAUSIBLE_ACC_G, MAX_PLAUSIBLE_GYRO_DPS],
     ).fetchall()
-    if not rows:
-        return []
-    lines = locate_lines(path, sorted({str(r[1]).strip() for r in rows}))
-    # A text that occurs on several lines (duplicates) is matched to its occurrences in order;
-    # the first occurrence of a duplicated timestamp is the row that was kept.
-    used: dict[str, int] = {}
+    by_text = locate_lines(path, sorted({str(r[1]).strip() for r in rows if r[1] is not None}))
+    dup_times = {int(r[2]) for r in rows if r[3] == "duplicate"}
+    by_time = locate_times(path, dup_times) if dup_times else {}
+    used: dict[object, int] = {}
     out: list[QuarantineRow] = []
-    for _rid, ts_raw, problem, acc_norm, gyro_norm in rows:
-        text = str(ts_raw).strip()
-        occ = lines.get(text, [])
-        i = used.get(text, 1 if problem == "duplicate" else 0)
+    for _rid, ts_raw, t_us, problem, acc_norm, gyro_norm in rows:
+        if problem == "duplicate":
+            # the first occurrence of a repeated timestamp is the row that was kept
+            key: object = int(t_us)
+            occ = by_time.get(int(t_us), [])
+            i = used.get(key, 1)
+            text = ""
+        else:
+            text = str(ts_raw).strip()
+            key = text
+            occ = by_text.get(text, [])
+            i = used.get(key, 0)
         line = occ[i] if i < len(occ) else None
-        used[text] = i + 1
+        used[key] = i + 1
         out.append(
             QuarantineRow(
                 source,
-                f"row {line}" if line else f"timestamp {text}",
+                f"row {line}" if line else f"timestamp {text or t_us}",
                 _semantic_reason(problem, text, acc_norm, gyro_norm),
-                text,
+                text or None,
             )
         )
     cur.execute(f"DELETE FROM {stg} WHERE rowid IN (SELECT unnest(?::BIGINT[]))", [[int(r[0]) for r in rows]])
     return out
+
+
+def locate_times(path: Path, times_us: set[int]) -> dict[int, list[int]]:
+    """Line numbers of rows whose timestamp is one of ``times_us`` (only for repeated timestamps)."""
+    found: dict[int, list[int]] = {t: [] for t in times_us}
+    with path.open("rb") as fh:
+        fh.readline()
+        for line_no, raw in enumerate(fh, start=2):
+            t_us = _parse_time_us(raw.split(b",", 1)[0].decode("utf-8", errors="replace").strip())
+            if t_us in found:
+                found[t_us].append(line_no)
+    return found
+
+
+def _parse_time_us(text: str) -> int | None:
+    try:
+        return round(float(text) * 1e6)
+    except ValueError:
+        pass
+    try:
+        t = dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if t.tzinfo is None:
+        return None
+    return (t - _EPOCH) // dt.timedelta(microseconds=1)
 
 
 def _semantic_reason(problem: str, ts: str, acc_norm: float, gyro_norm: float) -> str:
