@@ -200,8 +200,7 @@ def import_imu_csv(
             SELECT CASE WHEN t_utc IS NULL OR acc2 > ? OR gyro2 > ? THEN ts END AS ts_raw, t_utc,
                    ax::FLOAT AS ax, ay::FLOAT AS ay, az::FLOAT AS az,
                    gx::FLOAT AS gx, gy::FLOAT AS gy, gz::FLOAT AS gz,
-                   mx::FLOAT AS mx, my::FLOAT AS my, mz::FLOAT AS mz, NULL::BIGINT AS device_tick,
-                   sqrt(acc2) AS acc_norm, sqrt(gyro2) AS gyro_norm
+                   mx::FLOAT AS mx, my::FLOAT AS my, mz::FLOAT AS mz, NULL::BIGINT AS device_tick
             FROM (
                 SELECT "timestamp" AS ts,
                        -- cheap character tests instead of a regex: this runs on every sample
@@ -278,7 +277,8 @@ def _semantic_rejects(
                      WHEN row_number() OVER (PARTITION BY t_utc ORDER BY rowid) > 1 THEN 'duplicate'
                    END AS problem,
                    acc_norm, gyro_norm
-            FROM {stg}
+            FROM (SELECT rowid, *, sqrt(ax*ax + ay*ay + az*az) AS acc_norm,
+                         sqrt(gx*gx + gy*gy + gz*gz) AS gyro_norm FROM {stg})
         )
         SELECT rid, ts_raw, epoch_us(t_utc), problem, acc_norm, gyro_norm
         FROM checked WHERE problem IS NOT NULL ORDER BY rid

@@ -135,6 +135,21 @@ def insert_staged_samples(
     t_lo, t_hi = bounds[0]
     if t_lo is None:
         return 0
+    columns = """recording_id, subject_id, device_id, placement, t_utc,
+            acc_x_g, acc_y_g, acc_z_g, gyro_x_dps, gyro_y_dps, gyro_z_dps, mag_x_ut, mag_y_ut, mag_z_ut,
+            device_tick"""
+    overlap = cur.execute(
+        "SELECT count(*) FROM (SELECT 1 FROM store.imu_samples WHERE device_id = ?"
+        " AND t_utc BETWEEN ?::TIMESTAMPTZ - INTERVAL 1 SECOND AND ?::TIMESTAMPTZ + INTERVAL 1 SECOND LIMIT 1)",
+        [meta.device_id, t_lo, t_hi],
+    ).fetchall()[0][0]
+    if not overlap:  # nothing of this device near this time yet: a plain append
+        inserted = cur.execute(
+            f"INSERT INTO store.imu_samples ({columns})"
+            f" SELECT ?, ?, ?, ?, t_utc, ax, ay, az, gx, gy, gz, mx, my, mz, device_tick FROM {staged}",
+            [recording_id, meta.subject_id, meta.device_id, meta.placement],
+        ).fetchall()
+        return int(inserted[0][0]) if inserted else 0
     inserted = cur.execute(
         f"""
         WITH existing AS (
@@ -151,9 +166,7 @@ def insert_staged_samples(
               ON e.device_tick = f.device_tick
              AND abs(epoch_us(e.t_utc) - epoch_us(f.t_utc)) < 1000000
         )
-        INSERT INTO store.imu_samples (recording_id, subject_id, device_id, placement, t_utc,
-            acc_x_g, acc_y_g, acc_z_g, gyro_x_dps, gyro_y_dps, gyro_z_dps, mag_x_ut, mag_y_ut, mag_z_ut,
-            device_tick)
+        INSERT INTO store.imu_samples ({columns})
         SELECT ?, ?, ?, ?, t_utc, ax, ay, az, gx, gy, gz, mx, my, mz, device_tick FROM fresh_ticks
         """,
         [meta.device_id, t_lo, t_hi, recording_id, meta.subject_id, meta.device_id, meta.placement],
