@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from ingest.blelog import decode_capture, read_blelog
 from ingest.errors import FileFormatError
-from ingest.imu_csv import import_imu_csv
+from ingest.imu_csv import NeedsCarefulImportError, import_imu_csv
 from ingest.store import (
     QuarantineRow,
     RecordingMeta,
@@ -197,14 +197,12 @@ def _import_paths(wh: Warehouse, paths: Iterable[Path | str], progress: bool) ->
                 bar.update(path.stat().st_size)
                 continue
             try:
-                with wh.transaction() as tx:
-                    clear_quarantine(tx, source)
-                    ok, new, bad = _load_one(tx, kind, path, bar)
-                    tx.execute(
-                        "INSERT OR REPLACE INTO store.imported_files (sha256, path, kind, rows_ok, rows_bad)"
-                        " VALUES (?, ?, ?, ?, ?)",
-                        [digest, source, kind, ok, bad],
-                    )
+                try:
+                    ok, new, bad = _load_in_transaction(wh, kind, path, digest, bar, careful=False)
+                except NeedsCarefulImportError as why:
+                    log.info("%s; importing it row by row", why)
+                    bar.update(-path.stat().st_size)
+                    ok, new, bad = _load_in_transaction(wh, kind, path, digest, bar, careful=True)
                 totals.rows_ok += ok
                 totals.rows_new += new
                 totals.rows_bad += bad
@@ -218,7 +216,24 @@ def _import_paths(wh: Warehouse, paths: Iterable[Path | str], progress: bool) ->
     return report
 
 
-def _load_one(cur: duckdb.DuckDBPyConnection, kind: str, path: Path, bar: tqdm) -> tuple[int, int, int]:
+def _load_in_transaction(
+    wh: Warehouse, kind: str, path: Path, digest: str, bar: tqdm, *, careful: bool
+) -> tuple[int, int, int]:
+    """Load one file and record it in the ledger, all in one transaction."""
+    with wh.transaction() as tx:
+        clear_quarantine(tx, str(path))
+        ok, new, bad = _load_one(tx, kind, path, bar, careful)
+        tx.execute(
+            "INSERT OR REPLACE INTO store.imported_files (sha256, path, kind, rows_ok, rows_bad)"
+            " VALUES (?, ?, ?, ?, ?)",
+            [digest, str(path), kind, ok, bad],
+        )
+    return ok, new, bad
+
+
+def _load_one(
+    cur: duckdb.DuckDBPyConnection, kind: str, path: Path, bar: tqdm, careful: bool
+) -> tuple[int, int, int]:
     size = path.stat().st_size
     if kind == "baseline":
         r = import_baseline(cur, path)
@@ -229,7 +244,7 @@ def _load_one(cur: duckdb.DuckDBPyConnection, kind: str, path: Path, bar: tqdm) 
         bar.update(size)
         return r2.rows_ok, r2.rows_ok, r2.rows_bad
     if kind == "imu_csv":
-        r3 = import_imu_csv(cur, path, _known_subjects(cur), on_bytes=bar.update)
+        r3 = import_imu_csv(cur, path, _known_subjects(cur), on_bytes=bar.update, careful=careful)
         return r3.rows_ok, r3.rows_new, r3.rows_bad
     ok, new, bad = load_blelog(cur, path, _known_subjects(cur))
     bar.update(size)

@@ -32,6 +32,7 @@ from ingest.store import (
     QuarantineRow,
     RecordingMeta,
     ensure_recording,
+    has_samples_near,
     insert_staged_samples,
     quarantine_rows,
 )
@@ -166,8 +167,15 @@ def import_imu_csv(
     path: Path,
     known_subjects: set[str],
     on_bytes: Callable[[int], None] | None = None,
+    *,
+    careful: bool = False,
 ) -> CsvResult:
-    """Import one IMU CSV; raises FileFormatError if the file as a whole cannot be used."""
+    """Import one IMU CSV; raises FileFormatError if the file as a whole cannot be used.
+
+    A file that looks clean is appended in one pass straight from DuckDB's reader; if any row
+    turns out bad (or the device already has data at that time) :class:`NeedsCarefulImportError` is raised
+    so the caller rolls back and calls again with ``careful=True``: staged, checked row by row.
+    """
     side = read_sidecar(path)
     if side.subject_id not in known_subjects:
         raise FileFormatError(
@@ -190,37 +198,19 @@ def import_imu_csv(
     k = next(_names)
     stg, rej, scan = f"imu_stage_{k}", f"imu_rejects_{k}", f"imu_scans_{k}"
     mag_sql = "mx, my, mz" if has_mag else "NULL::DOUBLE AS mx, NULL::DOUBLE AS my, NULL::DOUBLE AS mz"
+    parsed = _PARSED_SQL.format(mag_sql=mag_sql, rej=rej, scan=scan)
+    params = [MAX_PLAUSIBLE_ACC_G**2, MAX_PLAUSIBLE_GYRO_DPS**2, source, _NULL_MARKER, types]
     finish = _track_progress(cur, path.stat().st_size, on_bytes) if on_bytes else None
     try:
-        cur.execute(
-            f"""
-            CREATE TEMP TABLE {stg} AS
-            -- The raw timestamp text is kept only for rows that will be rejected (to find their
-            -- line); the stage holds FLOATs like the warehouse, so it stays small.
-            SELECT CASE WHEN t_utc IS NULL OR acc2 > ? OR gyro2 > ? THEN ts END AS ts_raw, t_utc,
-                   ax::FLOAT AS ax, ay::FLOAT AS ay, az::FLOAT AS az,
-                   gx::FLOAT AS gx, gy::FLOAT AS gy, gz::FLOAT AS gz,
-                   mx::FLOAT AS mx, my::FLOAT AS my, mz::FLOAT AS mz, NULL::BIGINT AS device_tick
-            FROM (
-                SELECT "timestamp" AS ts,
-                       -- cheap character tests instead of a regex: this runs on every sample
-                       CASE WHEN length("timestamp") > 16 AND substr("timestamp", 11, 1) IN ('T', ' ')
-                                 AND (suffix("timestamp", 'Z') OR substr("timestamp", -6, 1) IN ('+', '-')
-                                      OR substr("timestamp", -5, 1) IN ('+', '-')
-                                      OR substr("timestamp", -3, 1) IN ('+', '-'))
-                            THEN TRY_CAST("timestamp" AS TIMESTAMPTZ)
-                            WHEN substr("timestamp", 5, 1) <> '-'
-                            THEN make_timestamptz(CAST(round(TRY_CAST("timestamp" AS DOUBLE) * 1e6) AS BIGINT))
-                       END AS t_utc,
-                       ax, ay, az, gx, gy, gz, {mag_sql},
-                       ax*ax + ay*ay + az*az AS acc2, gx*gx + gy*gy + gz*gz AS gyro2
-                FROM read_csv(?, header = true, auto_detect = false, delim = ',', quote = '"', escape = '"',
-                              nullstr = ?, columns = ?, store_rejects = true,
-                              rejects_table = '{rej}', rejects_scan = '{scan}')
-            )
-            """,
-            [MAX_PLAUSIBLE_ACC_G**2, MAX_PLAUSIBLE_GYRO_DPS**2, source, _NULL_MARKER, types],
-        )
+        if not careful:
+            try:
+                fast = _append_clean_file(cur, path, parsed, params, recording_id, meta)
+            finally:
+                for table in (rej, scan):
+                    cur.execute(f"DROP TABLE IF EXISTS {table}")
+            if fast is not None:
+                return fast
+        cur.execute(f"CREATE TEMP TABLE {stg} AS SELECT * EXCLUDE (acc2, gyro2) FROM ({parsed})", params)
     except duckdb.Error as e:
         raise FileFormatError(f"{path}: cannot be read as an IMU CSV: {e}") from e
     finally:
@@ -239,6 +229,115 @@ def import_imu_csv(
     finally:
         for table in (stg, rej, scan):
             cur.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+# Every row of the file parsed and checked: the raw timestamp text is kept only for rows that
+# will be rejected (to find their line), values are FLOAT like the warehouse.
+_PARSED_SQL = """
+SELECT CASE WHEN t_utc IS NULL OR acc2 > ? OR gyro2 > ? THEN ts END AS ts_raw, t_utc, acc2, gyro2,
+       ax::FLOAT AS ax, ay::FLOAT AS ay, az::FLOAT AS az,
+       gx::FLOAT AS gx, gy::FLOAT AS gy, gz::FLOAT AS gz,
+       mx::FLOAT AS mx, my::FLOAT AS my, mz::FLOAT AS mz, NULL::BIGINT AS device_tick
+FROM (
+    SELECT "timestamp" AS ts,
+           -- cheap character tests instead of a regex: this runs on every sample
+           CASE WHEN length("timestamp") > 16 AND substr("timestamp", 11, 1) IN ('T', ' ')
+                     AND (suffix("timestamp", 'Z') OR substr("timestamp", -6, 1) IN ('+', '-')
+                          OR substr("timestamp", -5, 1) IN ('+', '-')
+                          OR substr("timestamp", -3, 1) IN ('+', '-'))
+                THEN TRY_CAST("timestamp" AS TIMESTAMPTZ)
+                WHEN substr("timestamp", 5, 1) <> '-'
+                THEN make_timestamptz(CAST(round(TRY_CAST("timestamp" AS DOUBLE) * 1e6) AS BIGINT))
+           END AS t_utc,
+           ax, ay, az, gx, gy, gz, {mag_sql},
+           ax*ax + ay*ay + az*az AS acc2, gx*gx + gy*gy + gz*gz AS gyro2
+    FROM read_csv(?, header = true, auto_detect = false, delim = ',', quote = '"', escape = '"',
+                  nullstr = ?, columns = ?, store_rejects = true,
+                  rejects_table = '{rej}', rejects_scan = '{scan}')
+)
+"""
+
+
+class NeedsCarefulImportError(Exception):
+    """The one-pass append found something to check row by row; roll back and import carefully."""
+
+
+def _time_span_us(path: Path) -> tuple[int, int] | None:
+    """Times of the first and last data rows, if both parse (a cheap look at the file's ends)."""
+    with path.open("rb") as fh:
+        fh.readline()
+        first = fh.readline()
+        fh.seek(0, 2)
+        size = fh.tell()
+        fh.seek(max(0, size - 4096))
+        tail = fh.read().rstrip(b"\r\n").rsplit(b"\n", 1)[-1]
+    times = [
+        _parse_time_us(line.split(b",", 1)[0].decode("utf-8", "replace").strip()) for line in (first, tail)
+    ]
+    if times[0] is None or times[1] is None:
+        return None
+    return min(times[0], times[1]), max(times[0], times[1])
+
+
+def _count_data_lines(path: Path) -> int:
+    newlines = 0
+    last = b""
+    with path.open("rb") as fh:
+        while chunk := fh.read(16 << 20):
+            newlines += chunk.count(b"\n")
+            last = chunk
+    return newlines - 1 + (0 if last.endswith(b"\n") else 1)
+
+
+def _append_clean_file(
+    cur: duckdb.DuckDBPyConnection,
+    path: Path,
+    parsed: str,
+    params: list[object],
+    recording_id: int,
+    meta: RecordingMeta,
+) -> CsvResult | None:
+    """One pass from the reader into the warehouse for a file with nothing to reject.
+
+    Returns None (nothing written) when the fast path does not apply, raises NeedsCarefulImportError when
+    it wrote rows but found the file is not clean (the caller rolls the transaction back).
+    """
+    span = _time_span_us(path)
+    if span is None:
+        return None
+    lo = dt.datetime.fromtimestamp(span[0] / 1e6, dt.UTC)
+    hi = dt.datetime.fromtimestamp(span[1] / 1e6, dt.UTC)
+    if has_samples_near(cur, meta.device_id, lo, hi):
+        return None
+    expected = _count_data_lines(path)
+    inserted = cur.execute(
+        f"""
+        INSERT INTO store.imu_samples (recording_id, subject_id, device_id, placement, t_utc,
+            acc_x_g, acc_y_g, acc_z_g, gyro_x_dps, gyro_y_dps, gyro_z_dps, mag_x_ut, mag_y_ut, mag_z_ut)
+        SELECT ?, ?, ?, ?, t_utc, ax, ay, az, gx, gy, gz, mx, my, mz FROM ({parsed}) WHERE ts_raw IS NULL
+        """,
+        [recording_id, meta.subject_id, meta.device_id, meta.placement, *params],
+    ).fetchall()[0][0]
+    if inserted != expected:
+        raise NeedsCarefulImportError(f"{path}: {expected - inserted} of {expected} rows need a closer look")
+    t_min, t_max = cur.execute(
+        "SELECT min(t_utc), max(t_utc) FROM store.imu_samples WHERE recording_id = ?", [recording_id]
+    ).fetchall()[0]
+    n, distinct = cur.execute(
+        "SELECT count(*), count(DISTINCT t_utc) FROM store.imu_samples WHERE device_id = ?"
+        " AND t_utc BETWEEN ?::TIMESTAMPTZ - INTERVAL 1 SECOND AND ?::TIMESTAMPTZ + INTERVAL 1 SECOND",
+        [meta.device_id, t_min, t_max],
+    ).fetchall()[0]
+    if n != inserted or distinct != inserted:
+        raise NeedsCarefulImportError(
+            f"{path}: repeated timestamps, or samples of {meta.device_id} already stored"
+        )
+    _check_units(
+        cur,
+        f"(SELECT acc_x_g AS ax, acc_y_g AS ay, acc_z_g AS az FROM store.imu_samples WHERE recording_id = {int(recording_id)})",
+        path,
+    )
+    return CsvResult(rows_ok=int(inserted), rows_new=int(inserted), rows_bad=0)
 
 
 def _parser_rejects(

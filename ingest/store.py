@@ -120,6 +120,16 @@ def store_samples(
         return insert_staged_samples(cur, name, recording_id, meta)
 
 
+def has_samples_near(cur: duckdb.DuckDBPyConnection, device_id: str, t_lo: object, t_hi: object) -> bool:
+    """Whether the device has any stored sample within 1 s of [t_lo, t_hi] (TIMESTAMPTZ values)."""
+    row = cur.execute(
+        "SELECT count(*) FROM (SELECT 1 FROM store.imu_samples WHERE device_id = ?"
+        " AND t_utc BETWEEN ?::TIMESTAMPTZ - INTERVAL 1 SECOND AND ?::TIMESTAMPTZ + INTERVAL 1 SECOND LIMIT 1)",
+        [device_id, t_lo, t_hi],
+    ).fetchall()
+    return bool(row[0][0])
+
+
 def insert_staged_samples(
     cur: duckdb.DuckDBPyConnection, staged: str, recording_id: int, meta: RecordingMeta
 ) -> int:
@@ -138,12 +148,9 @@ def insert_staged_samples(
     columns = """recording_id, subject_id, device_id, placement, t_utc,
             acc_x_g, acc_y_g, acc_z_g, gyro_x_dps, gyro_y_dps, gyro_z_dps, mag_x_ut, mag_y_ut, mag_z_ut,
             device_tick"""
-    overlap = cur.execute(
-        "SELECT count(*) FROM (SELECT 1 FROM store.imu_samples WHERE device_id = ?"
-        " AND t_utc BETWEEN ?::TIMESTAMPTZ - INTERVAL 1 SECOND AND ?::TIMESTAMPTZ + INTERVAL 1 SECOND LIMIT 1)",
-        [meta.device_id, t_lo, t_hi],
-    ).fetchall()[0][0]
-    if not overlap:  # nothing of this device near this time yet: a plain append
+    if not has_samples_near(
+        cur, meta.device_id, t_lo, t_hi
+    ):  # nothing of this device near this time yet: a plain append
         inserted = cur.execute(
             f"INSERT INTO store.imu_samples ({columns})"
             f" SELECT ?, ?, ?, ?, t_utc, ax, ay, az, gx, gy, gz, mx, my, mz, device_tick FROM {staged}",
