@@ -143,56 +143,49 @@ def fit_offset(bins: F64, params: AutocalParams = DEFAULT_AUTOCAL) -> F64:
 
 @numba.njit(cache=True, error_model="numpy")
 def _correct(bins: np.ndarray, ox: float, oy: float, oz: float) -> None:
-    """Tilt each bin's mean rotation (earth frame) so its vertical becomes the direction of up - o."""
+    """Tilt each bin's mean rotation (earth frame) so its vertical becomes the direction of up - o.
+
+    In the earth frame the corrected vertical is ``e_z - R o`` (``R o``: the offset seen in the
+    earth frame), reached by the small rotation about ``k = (-(R o)_y, (R o)_x, 0)`` (first order in
+    the offset of a few mg: the neglected part is ~|o|^2, 1e-5 rad). ``C = exp([k]x)`` is built
+    with the series of sin(t)/t and (1 - cos(t))/t^2, exact to rounding, so C stays orthonormal:
+    the non-wear test reads bin-to-bin rotations of hundredths of a degree, which a merely
+    first-order (non-orthonormal) C would swamp. No square roots or divisions per bin.
+    """
     for b in range(bins.shape[0]):
         if bins[b, 19] <= 0.0:
             continue
-        r = bins[b]
-        ux = r[6]
-        uy = r[7]
-        uz = r[8]
-        nu = np.sqrt(ux * ux + uy * uy + uz * uz)
-        if nu <= 0.0:
-            continue
-        # corrected up in the sensor frame, then in the earth frame: v = R u'
-        cx = ux / nu - ox
-        cy = uy / nu - oy
-        cz = uz / nu - oz
-        nc = np.sqrt(cx * cx + cy * cy + cz * cz)
-        cx /= nc
-        cy /= nc
-        cz /= nc
-        vx = r[0] * cx + r[1] * cy + r[2] * cz
-        vy = r[3] * cx + r[4] * cy + r[5] * cz
-        vz = r[6] * cx + r[7] * cy + r[8] * cz
-        nv = np.sqrt(vx * vx + vy * vy + vz * vz)
-        vx /= nv
-        vy /= nv
-        vz /= nv
-        # earth-frame rotation C taking v onto e_z (Rodrigues about k = v x e_z); R' = C R
-        kx = vy
-        ky = -vx
-        s2 = kx * kx + ky * ky
-        if s2 < 1e-30:
-            continue
-        cth = vz
-        f = (1.0 - cth) / s2
-        c00 = cth + f * kx * kx
-        c01 = f * kx * ky
-        c02 = ky
-        c10 = f * kx * ky
-        c11 = cth + f * ky * ky
-        c12 = -kx
-        c20 = -ky
-        c21 = kx
-        c22 = cth
-        for j in range(3):
-            a0 = r[j]
-            a1 = r[3 + j]
-            a2 = r[6 + j]
-            r[j] = c00 * a0 + c01 * a1 + c02 * a2
-            r[3 + j] = c10 * a0 + c11 * a1 + c12 * a2
-            r[6 + j] = c20 * a0 + c21 * a1 + c22 * a2
+        r0 = bins[b, 0]
+        r1 = bins[b, 1]
+        r2 = bins[b, 2]
+        r3 = bins[b, 3]
+        r4 = bins[b, 4]
+        r5 = bins[b, 5]
+        r6 = bins[b, 6]
+        r7 = bins[b, 7]
+        r8 = bins[b, 8]
+        kx = -(r3 * ox + r4 * oy + r5 * oz)
+        ky = r0 * ox + r1 * oy + r2 * oz
+        t2 = kx * kx + ky * ky
+        sa = 1.0 - t2 / 6.0 + t2 * t2 / 120.0  # sin(t) / t
+        sb = 0.5 - t2 / 24.0 + t2 * t2 / 720.0  # (1 - cos(t)) / t^2
+        c00 = 1.0 - sb * ky * ky
+        c01 = sb * kx * ky
+        c02 = sa * ky
+        c11 = 1.0 - sb * kx * kx
+        c12 = -sa * kx
+        c20 = -sa * ky
+        c21 = sa * kx
+        c22 = 1.0 - sb * t2
+        bins[b, 0] = c00 * r0 + c01 * r3 + c02 * r6
+        bins[b, 1] = c00 * r1 + c01 * r4 + c02 * r7
+        bins[b, 2] = c00 * r2 + c01 * r5 + c02 * r8
+        bins[b, 3] = c01 * r0 + c11 * r3 + c12 * r6
+        bins[b, 4] = c01 * r1 + c11 * r4 + c12 * r7
+        bins[b, 5] = c01 * r2 + c11 * r5 + c12 * r8
+        bins[b, 6] = c20 * r0 + c21 * r3 + c22 * r6
+        bins[b, 7] = c20 * r1 + c21 * r4 + c22 * r7
+        bins[b, 8] = c20 * r2 + c21 * r5 + c22 * r8
 
 
 def correct_vertical(bins: F64, offset_g: F64) -> None:
