@@ -49,10 +49,11 @@ def up_in_sensor(bins: F64) -> F64:
 
 @numba.njit(cache=True, error_model="numpy")
 def _euler(bins: np.ndarray, mount: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Flexion, lateral flexion (deg) and forward-axis yaw (rad) per bin; NaN without data.
+    """Flexion, lateral flexion (deg) and forward-axis yaw (deg, unwrapped) per bin; NaN without data.
 
     up in the head frame = M @ (R^T e_z) (R's third row); the head's forward axis in the earth
-    frame = R @ (M^T e_x) = R @ M[0], whose horizontal direction is the yaw.
+    frame = R @ (M^T e_x) = R @ M[0], whose horizontal direction is the yaw. The yaw is unwrapped
+    along the bins with data (as ``np.unwrap`` would, in the same pass).
     """
     n = bins.shape[0]
     flex = np.full(n, np.nan)
@@ -60,6 +61,10 @@ def _euler(bins: np.ndarray, mount: np.ndarray) -> tuple[np.ndarray, np.ndarray,
     yaw = np.full(n, np.nan)
     r2d = 180.0 / math.pi
     m0x, m0y, m0z = mount[0, 0], mount[0, 1], mount[0, 2]
+    two_pi = 2.0 * math.pi
+    prev = 0.0
+    off = 0.0
+    first = True
     for b in range(n):
         if bins[b, 19] <= 0.0:
             continue
@@ -76,7 +81,16 @@ def _euler(bins: np.ndarray, mount: np.ndarray) -> tuple[np.ndarray, np.ndarray,
         lat[b] = math.atan2(hy, hz) * r2d
         fx = bins[b, 0] * m0x + bins[b, 1] * m0y + bins[b, 2] * m0z
         fy = bins[b, 3] * m0x + bins[b, 4] * m0y + bins[b, 5] * m0z
-        yaw[b] = math.atan2(fy, fx)
+        y = math.atan2(fy, fx)
+        if not first:
+            d = y - prev
+            if d > math.pi:
+                off -= two_pi
+            elif d < -math.pi:
+                off += two_pi
+        first = False
+        prev = y
+        yaw[b] = (y + off) * r2d
     return flex, lat, yaw
 
 
@@ -99,7 +113,7 @@ def head_angles(bins: F64, mount: F64, bin_s: float, *, rotation_window_s: float
     rot = np.full(bins.shape[0], np.nan)
     if present.any():
         idx = np.flatnonzero(present)
-        yaw_u = np.degrees(np.unwrap(yaw[idx]))
+        yaw_u = yaw[idx]
         # the median runs on a ~1 s grid (cheap), then is interpolated back to the bins
         step = max(1, round(1.0 / bin_s))
         coarse = yaw_u[::step]

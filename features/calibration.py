@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 import numpy.typing as npt
 
@@ -88,18 +89,49 @@ def _unit(v: F64) -> F64:
     return v / n
 
 
+@numba.njit(cache=True, error_model="numpy")
+def _steps_kernel(
+    step: np.ndarray, up: np.ndarray, ok: np.ndarray, min_norm: float, turn_cos: float
+) -> tuple[np.ndarray, np.ndarray]:
+    n = ok.shape[0]
+    w = np.empty((n, 3))
+    u = np.empty((n, 3))
+    k = 0
+    for b in range(1, n):
+        if not (ok[b - 1] and ok[b]):
+            continue
+        wx = step[b, 0]
+        wy = step[b, 1]
+        wz = step[b, 2]
+        norm = np.sqrt(wx * wx + wy * wy + wz * wz)
+        if not norm > min_norm:
+            continue
+        if abs(wx * up[b - 1, 0] + wy * up[b - 1, 1] + wz * up[b - 1, 2]) >= turn_cos * norm:
+            continue
+        w[k, 0] = wx
+        w[k, 1] = wy
+        w[k, 2] = wz
+        u[k, 0] = up[b - 1, 0]
+        u[k, 1] = up[b - 1, 1]
+        u[k, 2] = up[b - 1, 2]
+        k += 1
+    return w[:k].copy(), u[:k].copy()
+
+
 def _movement_steps(kin: BinKinematics, ok: B) -> tuple[F64, F64]:
     """Steps (M, 3) between consecutive usable bins that are movements but not turns, and 'up' (M, 3).
 
     Turns about the earth vertical (axial rotation) have their axis (nearly) parallel to 'up'.
+    One compiled pass (no (B, 3) temporaries).
     """
-    pair = np.flatnonzero(ok[:-1] & ok[1:]) + 1
-    w = kin.step[pair]
-    u = kin.up[pair - 1]
-    norm = np.sqrt(np.einsum("ij,ij->i", w, w))
-    keep = norm > np.sin(np.radians(MOVE_MIN_DEG))
-    keep[keep] = np.abs(np.einsum("ij,ij->i", w[keep], u[keep])) / norm[keep] < TURN_COS
-    return w[keep], u[keep]
+    w, u = _steps_kernel(
+        np.ascontiguousarray(kin.step),
+        np.ascontiguousarray(kin.up),
+        np.ascontiguousarray(ok),
+        float(np.sin(np.radians(MOVE_MIN_DEG))),
+        TURN_COS,
+    )
+    return w, u
 
 
 def _movement_axes_vertical(w: F64, up_mean: F64) -> F64 | None:
