@@ -60,7 +60,13 @@ def demo_step(ctx: DemoContext) -> list[str]:
         text = f"models: {target:9s} AUROC {model.auroc} vs baseline {base.auroc.value:.3f}, Brier {model.brier.value:.3f}"
         if ev.oracle is not None:
             text += f", oracle {ev.oracle.auroc.value:.3f}"
-        small = " - too few for a stable figure" if model.n_participants < 30 else ""
+        # a responder label is one per participant: a few dozen give a CI wider than the signal
+        stable_n = 100 if target == "responder" else 30
+        small = (
+            " - too few for a stable figure; `make bench` evaluates 200 participants"
+            if model.n_participants < stable_n
+            else ""
+        )
         lines.append(text + f" ({model.n_participants} participants, grouped {folds}-fold CV{small})")
     if evaluations:
         report = write_report(ctx.home.reports, evaluations, cohort)

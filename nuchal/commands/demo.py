@@ -34,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--participants", type=int, default=8, help="simulated participants (default 8)")
+    p.add_argument("--participants", type=int, default=40, help="simulated participants (default 40)")
     p.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
     p.set_defaults(func=run)
 
@@ -48,7 +48,7 @@ def simulate_demo_cohort(out: Path, participants: int, seed: int) -> list[str]:
         hours_per_day=0.25,
         rate_hz=25,
         seed=seed,
-        imu_every_nth_day=7,
+        imu_every_nth_day=14,
         ble_fraction=0.2,
         ble_samples_per_packet=19,
     )
