@@ -280,6 +280,8 @@ def decode_capture(
             np.maximum.reduceat(t_us, first_row),
             batch.flags[first_row],
             config.sample_rate_hz,
+            first_dev_s=timing.device_s,
+            last_dev_s=timing.device_s + (n_per_pkt - 1) / config.sample_rate_hz,
         )
     ]
     ticks = sample_ticks(batch.tick, batch.sample_in_packet, config.tick_hz, config.sample_rate_hz)
@@ -300,10 +302,17 @@ def find_gaps(
     last_us: npt.NDArray[np.int64],
     flags: npt.NDArray[np.int64],
     sample_rate_hz: float,
+    *,
+    first_dev_s: npt.NDArray[np.float64] | None = None,
+    last_dev_s: npt.NDArray[np.float64] | None = None,
 ) -> list[tuple[int, int, int, str]]:
     """Gaps ``(t_from_us, t_to_us, missing_samples, reason)`` between consecutive packets in
     (segment, seq) order whose samples do not meet; per packet (G,) arrays of its segment,
     unwrapped seq, first and last sample time and flags. Shared by replay and the live gateway.
+
+    Within a boot segment the count comes from the device's own clock (``first_dev_s``,
+    ``last_dev_s``: device time of each packet's first and last sample), which is exact; host
+    time estimates can be a few ms off after a long silence. Across a reboot only host time exists.
     """
     if segment.shape[0] < 2:
         return []
@@ -314,6 +323,10 @@ def find_gaps(
     seq_a, seq_b = seq_unwrapped[a], seq_unwrapped[b]
     # np.rint rounds half to even, as Python's round did in the per-pair loop this replaces.
     missing = np.rint((first_us[b] - last_us[a]) / period_us).astype(np.int64) - 1
+    if first_dev_s is not None and last_dev_s is not None:
+        same = seg_a == seg_b
+        by_device = np.rint((first_dev_s[b] - last_dev_s[a]) * sample_rate_hz).astype(np.int64) - 1
+        missing = np.where(same, by_device, missing)
     apart = (seg_a != seg_b) | (seq_b - seq_a > 1)
     gaps: list[tuple[int, int, int, str]] = []
     for k in np.flatnonzero(apart & (missing > 0)).tolist():

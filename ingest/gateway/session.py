@@ -56,10 +56,16 @@ class _PacketTable:
     first_us: list[npt.NDArray[np.int64]] = field(default_factory=list)
     last_us: list[npt.NDArray[np.int64]] = field(default_factory=list)
     flags: list[npt.NDArray[np.int64]] = field(default_factory=list)
+    first_dev_s: list[npt.NDArray[np.float64]] = field(default_factory=list)
+    last_dev_s: list[npt.NDArray[np.float64]] = field(default_factory=list)
 
     def column(self, name: str) -> npt.NDArray[np.int64]:
         parts: list[npt.NDArray[np.int64]] = getattr(self, name)
         return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+
+    def float_column(self, name: str) -> npt.NDArray[np.float64]:
+        parts: list[npt.NDArray[np.float64]] = getattr(self, name)
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float64)
 
 
 @dataclass(frozen=True)
@@ -188,6 +194,8 @@ class SessionDecoder:
         tab.first_us.append(t_us[ends - sizes])
         tab.last_us.append(t_us[ends - 1])
         tab.flags.append(done.flags[keep])
+        tab.first_dev_s.append(dev[ends - sizes])
+        tab.last_dev_s.append(dev[ends - 1])
         return DecodedChunk(
             t_us,
             done.acc_g[rows],
@@ -215,5 +223,7 @@ class SessionDecoder:
                 tab.column("last_us"),
                 tab.column("flags"),
                 self.config.sample_rate_hz,
+                first_dev_s=tab.float_column("first_dev_s"),
+                last_dev_s=tab.float_column("last_dev_s"),
             )
         ]
