@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "nuchal.commands.features",
     "nuchal.commands.models",
     "nuchal.commands.status",
+    "nuchal.commands.query",
     "nuchal.commands.airflow",
 )
 
@@ -33,6 +34,7 @@ typical session:
   nuchal import cohort/baseline.csv cohort/diary.csv cohort/imu cohort/ble
                                        import baseline, diary, IMU CSVs and .blelog captures
   nuchal status --json                 counts per public view and latest model metrics
+  nuchal query "FROM participant_day_features LIMIT 5"
 
 data lives in --home DIR, else $NUCHAL_HOME, else ./nuchal-data (warehouse.duckdb, spool/,
 models/, reports/). Query the warehouse directly with DuckDB: the views participants,

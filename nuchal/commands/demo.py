@@ -85,7 +85,8 @@ def run(args: argparse.Namespace) -> int:
     for view, n in status["counts"].items():
         print(f"  {view:26s} {n:>12,d}")
     print(f"\ndone in {time.perf_counter() - t0:.0f} s. Results:")
-    print(f"  warehouse  {home.warehouse}   (duckdb {home.warehouse} -c 'FROM participant_day_features')")
+    print(f"  warehouse  {home.warehouse}")
+    print(f"  query      nuchal --home {home.root} query 'FROM participant_day_features LIMIT 5'")
     print(f"  reports    {home.reports}")
     print(f"  models     {home.models}")
     print(f"  cohort     {cohort}   (truth/ holds the simulator's ground truth)")
