@@ -231,9 +231,14 @@ def _cohort_until(home: Home, as_of: dt.date, *, held_out: bool) -> Any:
             mask &= pd.to_datetime(df[day_col]) <= cutoff
         return df[mask].reset_index(drop=True)
 
+    diary = rows(cohort.diary, "diary_date")
+    # A row for an earlier day entered after the cut-off was not known at the cut-off either.
+    entered = pd.to_datetime(diary["entered_at"], utc=True)
+    known_by = pd.Timestamp(as_of + dt.timedelta(days=1), tz="UTC")
+    diary = diary[entered.isna() | (entered < known_by)].reset_index(drop=True)
     return CohortData(
         participants=rows(cohort.participants, None),
-        diary=rows(cohort.diary, "diary_date"),
+        diary=diary,
         day_features=rows(cohort.day_features, "day"),
     )
 
