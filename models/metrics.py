@@ -10,6 +10,7 @@ handful of ``roc_auc_score`` calls.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 
@@ -57,6 +58,20 @@ class Metrics:
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
+
+    def summary(self) -> dict[str, Any]:
+        """Headline figures with their 95 % intervals, for model cards, reports and status."""
+        return {
+            "auroc": self.auroc.value,
+            "auroc_ci": [self.auroc.low, self.auroc.high],
+            "auprc": self.auprc.value,
+            "auprc_ci": [self.auprc.low, self.auprc.high],
+            "brier": self.brier.value,
+            "brier_ci": [self.brier.low, self.brier.high],
+            "prevalence": self.prevalence,
+            "n_rows": self.n_rows,
+            "n_participants": self.n_participants,
+        }
 
 
 def _weighted_scores(

@@ -119,15 +119,7 @@ def _metrics_summary(trained: TrainedModel) -> dict[str, Any]:
     rows = "week-0 (treatment start) rows" if trained.target == "responder" else "all participant-days"
     return {
         "protocol": f"grouped 5-fold CV by participant, {rows}; 95 % CI by participant bootstrap",
-        "auroc": m.auroc.value,
-        "auroc_ci": [m.auroc.low, m.auroc.high],
-        "auprc": m.auprc.value,
-        "auprc_ci": [m.auprc.low, m.auprc.high],
-        "brier": m.brier.value,
-        "brier_ci": [m.brier.low, m.brier.high],
-        "prevalence": m.prevalence,
-        "n_rows": m.n_rows,
-        "n_participants": m.n_participants,
+        **m.summary(),
     }
 
 

@@ -45,17 +45,7 @@ class EvaluationReport:
 def _metrics_json(m: Metrics | None) -> dict[str, Any] | None:
     if m is None:
         return None
-    return {
-        "auroc": m.auroc.value,
-        "auroc_ci": [m.auroc.low, m.auroc.high],
-        "auprc": m.auprc.value,
-        "auprc_ci": [m.auprc.low, m.auprc.high],
-        "brier": m.brier.value,
-        "brier_ci": [m.brier.low, m.brier.high],
-        "n_rows": m.n_rows,
-        "n_participants": m.n_participants,
-        "prevalence": m.prevalence,
-    }
+    return m.summary()
 
 
 def summarise(ev: TargetEvaluation) -> dict[str, Any]:
