@@ -12,9 +12,12 @@ closed: their torn last record, if any, is dropped, and their gaps are recorded.
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import shutil
-from dataclasses import dataclass, field
+import time
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import duckdb
@@ -45,6 +48,9 @@ class _SessionState:
     fed_through: int = 0  # highest segment number fed to the decoder
 
 
+EVENTS_FILE = "events.jsonl"
+
+
 @dataclass
 class DeviceEvent:
     """A battery reading or disconnection to record with the next merge."""
@@ -65,10 +71,18 @@ class Merger:
     lock_timeout_s: float = 0.2
     keep_merged: bool = False
     _states: dict[str, _SessionState] = field(default_factory=dict)
-    _events: list[DeviceEvent] = field(default_factory=list)
 
     def add_event(self, event: DeviceEvent) -> None:
-        self._events.append(event)
+        """Make the event durable in the spool now (fsync); the next merge moves it to DuckDB.
+
+        Events are rare (a battery reading per connection, each disconnection), so an fsync each
+        costs nothing, and a kill -9 loses none of them: a restarted gateway merges the file.
+        """
+        self.spool_root.mkdir(parents=True, exist_ok=True)
+        with (self.spool_root / EVENTS_FILE).open("a", encoding="utf-8") as fh:
+            fh.write(json.dumps(asdict(event)) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
 
     def merge(self, final_sessions: set[str] | None = None) -> MergeResult:
         """One pass over the spool. ``final_sessions``: live sessions of ours to close now."""
@@ -215,9 +229,21 @@ class Merger:
                 shutil.rmtree(sdir)
 
     def _flush_events(self, wh: object) -> None:
-        if not self._events:
+        # Events appended from now on go to a fresh file; the renamed ones are merged, then
+        # deleted. A crash in between re-merges them, which the tables' keys make harmless.
+        live = self.spool_root / EVENTS_FILE
+        if live.exists():
+            live.rename(self.spool_root / f"events.{time.time_ns()}.merging")
+        pending = sorted(self.spool_root.glob("events.*.merging"))
+        if not pending:
             return
-        events, self._events = self._events, []
+        events: list[DeviceEvent] = []
+        for path in pending:
+            for line_no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+                try:
+                    events.append(DeviceEvent(**json.loads(line)))
+                except (json.JSONDecodeError, TypeError) as e:  # a line torn by a crash mid-write
+                    log.warning("%s line %d: unreadable gateway event skipped: %s", path, line_no, e)
         from warehouse import Warehouse
 
         assert isinstance(wh, Warehouse)
@@ -235,6 +261,8 @@ class Merger:
                         " ON CONFLICT DO NOTHING",
                         [ev.device_id, us, ev.value, ev.session_id],
                     )
+        for path in pending:
+            path.unlink()
 
 
 def _upsert_session(cur: duckdb.DuckDBPyConnection, meta: SessionMeta) -> None:
