@@ -49,6 +49,7 @@ class _SessionState:
 
 
 EVENTS_FILE = "events.jsonl"
+GAP_SETTLED_S = 300.0
 
 
 @dataclass
@@ -188,6 +189,8 @@ class Merger:
                 result.samples_new += new
                 result.rejected += len(chunk.rejected)
                 done.append(path)
+            if not closing:
+                self._record_settled_gaps(cur, st)
             if closing:
                 tail = st.decoder.close()
                 new = store_samples(
@@ -227,6 +230,25 @@ class Merger:
             result.sessions_closed += 1
             if not self.keep_merged:
                 shutil.rmtree(sdir)
+
+    @staticmethod
+    def _record_settled_gaps(cur: duckdb.DuckDBPyConnection, st: _SessionState) -> None:
+        """Record, while the session streams, the gaps no resend can fill any more.
+
+        A hole further than ``GAP_SETTLED_S`` behind the newest sample is past every device's
+        resend buffer (>= 60 s) and reconnect back-off; nearer holes wait, since a resend may
+        still fill them. Recording is an upsert by (device, start), so repeating it is harmless.
+        """
+        last_us = st.decoder.packets.column("last_us")
+        if last_us.shape[0] == 0:
+            return
+        settled_before_us = int(last_us.max()) - int(GAP_SETTLED_S * 1e6)
+        meta = st.meta
+        for g in st.decoder.gaps():
+            if g.t_to_us < settled_before_us:
+                record_gap(
+                    cur, meta.device_id, g.t_from_us, g.t_to_us, g.missing_samples, g.reason, meta.source
+                )
 
     def _flush_events(self, wh: object) -> None:
         # Events appended from now on go to a fresh file; the renamed ones are merged, then
