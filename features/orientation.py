@@ -139,6 +139,39 @@ def _tilt_quat(ax: float, ay: float, az: float) -> tuple[float, float, float, fl
     return w / m, ay / m, -ax / m, 0.0
 
 
+@numba.njit(cache=True, inline="always")
+def _flush_bin(
+    out: np.ndarray, b: int, n_bins: int,
+    s0: float, s1: float, s2: float, s3: float, s4: float, s5: float, s6: float, s7: float, s8: float,
+    s9: float, s10: float, s11: float, s12: float, s13: float, s14: float, s15: float, s16: float,
+    s17: float, s18: float, s19: float,
+) -> None:  # fmt: skip
+    """Add a bin's register accumulators to its row once (column 10 keeps the maximum)."""
+    if 0 <= b < n_bins:
+        o = out[b]
+        o[0] += s0
+        o[1] += s1
+        o[2] += s2
+        o[3] += s3
+        o[4] += s4
+        o[5] += s5
+        o[6] += s6
+        o[7] += s7
+        o[8] += s8
+        o[9] += s9
+        if s10 > o[10]:
+            o[10] = s10
+        o[11] += s11
+        o[12] += s12
+        o[13] += s13
+        o[14] += s14
+        o[15] += s15
+        o[16] += s16
+        o[17] += s17
+        o[18] += s18
+        o[19] += s19
+
+
 @numba.njit(cache=True, fastmath=True, error_model="numpy")
 def _run(
     t_s: np.ndarray,
@@ -297,29 +330,31 @@ def _run(
         b = int(ti * inv_bin)
         if b != cur_b:
             # registers -> memory once per bin, not a read-modify-write of a row per sample
-            if 0 <= cur_b < n_bins:
-                o = out[cur_b]
-                o[0] += s0
-                o[1] += s1
-                o[2] += s2
-                o[3] += s3
-                o[4] += s4
-                o[5] += s5
-                o[6] += s6
-                o[7] += s7
-                o[8] += s8
-                o[9] += s9
-                if s10 > o[10]:
-                    o[10] = s10
-                o[11] += s11
-                o[12] += s12
-                o[13] += s13
-                o[14] += s14
-                o[15] += s15
-                o[16] += s16
-                o[17] += s17
-                o[18] += s18
-                o[19] += s19
+            _flush_bin(
+                out,
+                cur_b,
+                n_bins,
+                s0,
+                s1,
+                s2,
+                s3,
+                s4,
+                s5,
+                s6,
+                s7,
+                s8,
+                s9,
+                s10,
+                s11,
+                s12,
+                s13,
+                s14,
+                s15,
+                s16,
+                s17,
+                s18,
+                s19,
+            )
             cur_b = b
             s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = s8 = s9 = s10 = 0.0
             s11 = s12 = s13 = s14 = s15 = s16 = s17 = s18 = s19 = 0.0
@@ -441,29 +476,31 @@ def _run(
         qz = pz * m
         eax = eay = eaz = 0.0
         ecnt = 0.0
-    if 0 <= cur_b < n_bins:
-        o = out[cur_b]
-        o[0] += s0
-        o[1] += s1
-        o[2] += s2
-        o[3] += s3
-        o[4] += s4
-        o[5] += s5
-        o[6] += s6
-        o[7] += s7
-        o[8] += s8
-        o[9] += s9
-        if s10 > o[10]:
-            o[10] = s10
-        o[11] += s11
-        o[12] += s12
-        o[13] += s13
-        o[14] += s14
-        o[15] += s15
-        o[16] += s16
-        o[17] += s17
-        o[18] += s18
-        o[19] += s19
+    _flush_bin(
+        out,
+        cur_b,
+        n_bins,
+        s0,
+        s1,
+        s2,
+        s3,
+        s4,
+        s5,
+        s6,
+        s7,
+        s8,
+        s9,
+        s10,
+        s11,
+        s12,
+        s13,
+        s14,
+        s15,
+        s16,
+        s17,
+        s18,
+        s19,
+    )
     for b in range(n_bins):
         c = out[b, 19]
         if c > 0.0:
