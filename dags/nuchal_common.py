@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 from airflow.providers.smtp.notifications.smtp import SmtpNotifier
-from airflow.sdk import Asset
+from airflow.sdk import Asset, Param
 
 # DuckDB lets one process write the file at a time. Every task that opens the warehouse runs in
 # this one-slot pool, so Airflow never starts a second writer only to have it wait on the lock;
@@ -35,6 +35,13 @@ MODEL = Asset(name="nuchal_promoted_model", uri="nuchal://models/promoted", grou
 # wins (editable in the UI); the environment gives the default at deploy time.
 STAFF_EMAIL_VARIABLE = "nuchal_staff_email"
 SMTP_CONN_ID = "nuchal_smtp"
+
+
+def home_param() -> Param:
+    """The `home` run parameter every nuchal DAG takes (None: $NUCHAL_HOME, else ./nuchal-data)."""
+    return Param(None, type=["null", "string"], description="nuchal home (default: $NUCHAL_HOME)")
+
+
 _DEFAULT_STAFF = os.environ.get("NUCHAL_STAFF_EMAIL", "study-staff@localhost")
 
 

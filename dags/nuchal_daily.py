@@ -12,8 +12,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from airflow.sdk import CronDataIntervalTimetable, Param, dag, get_current_context, task
-from nuchal_common import FEATURES, PREDICTIONS, default_args
+from airflow.sdk import CronDataIntervalTimetable, dag, get_current_context, task
+from nuchal_common import FEATURES, PREDICTIONS, default_args, home_param
 
 
 @dag(
@@ -25,7 +25,7 @@ from nuchal_common import FEATURES, PREDICTIONS, default_args
     max_active_runs=2,
     dagrun_timeout=timedelta(hours=6),
     default_args=default_args(execution_timeout=timedelta(minutes=30)),
-    params={"home": Param(None, type=["null", "string"], description="nuchal home (default: $NUCHAL_HOME)")},
+    params={"home": home_param()},
     tags=["nuchal"],
     doc_md=__doc__,
 )

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from airflow.sdk import CronTriggerTimetable, Param, dag, task
-from nuchal_common import DIARY, IMU, default_args
+from nuchal_common import DIARY, IMU, default_args, home_param
 
 
 @dag(
@@ -23,7 +23,7 @@ from nuchal_common import DIARY, IMU, default_args
     dagrun_timeout=timedelta(minutes=30),
     default_args=default_args(execution_timeout=timedelta(minutes=12)),
     params={
-        "home": Param(None, type=["null", "string"], description="nuchal home (default: $NUCHAL_HOME)"),
+        "home": home_param(),
         "inbox": Param(None, type=["null", "string"], description="inbox folder (default: <home>/inbox)"),
     },
     tags=["nuchal"],

@@ -11,8 +11,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from airflow.sdk import CronTriggerTimetable, Param, dag, task
-from nuchal_common import MODEL, default_args
+from airflow.sdk import CronTriggerTimetable, dag, task
+from nuchal_common import MODEL, default_args, home_param
 
 
 @dag(
@@ -24,7 +24,7 @@ from nuchal_common import MODEL, default_args
     max_active_runs=1,
     dagrun_timeout=timedelta(hours=6),
     default_args=default_args(execution_timeout=timedelta(hours=2)),
-    params={"home": Param(None, type=["null", "string"], description="nuchal home (default: $NUCHAL_HOME)")},
+    params={"home": home_param()},
     tags=["nuchal"],
     doc_md=__doc__,
 )
