@@ -153,7 +153,7 @@ def temporal_split(
     return train, test, model.predict_proba(m.X[test])[:, 1], str(cutoff)
 
 
-def _headline_rows(matrix: FeatureMatrix) -> np.ndarray:
+def headline_rows(matrix: FeatureMatrix) -> np.ndarray:
     """Rows the headline uses: responder at treatment start (weeks_in_treatment == 0), else all."""
     if matrix.target != "responder":
         return np.ones(len(matrix), dtype=bool)
@@ -188,7 +188,7 @@ def evaluate_target(
             + "; evaluation needs both outcomes (import diary data with `nuchal import`; responder also needs "
             "the run-in and weeks 7-12 of the diary)"
         )
-    head = _headline_rows(m)
+    head = headline_rows(m)
     results, oofs = [], []
     oracle_p = _oracle_for(m, oracle) if oracle is not None else None
     oracle_metrics = None

@@ -6,11 +6,14 @@ could do on the same rows (the "oracle gap").
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from models.errors import ModelError
+from models.matrix import FeatureMatrix
 from models.targets import Target
 
 
@@ -47,3 +50,35 @@ def oracle_from_simulator(cohort_dir: Path | str) -> dict[Target, pd.DataFrame]:
         }
     )
     return out
+
+
+def with_true_latent_state(matrix: FeatureMatrix, cohort_dir: Path | str) -> FeatureMatrix:
+    """``matrix`` plus the simulator's true latent state as extra columns: a perfect-sensor ceiling.
+
+    Flare-up rows get the true posture load and ROM restriction at the end of the prediction day
+    (what an ideal neck sensor would measure that day); responder rows get each participant's true
+    baseline ROM restriction and posture-load level. A model trained on this says how close *any*
+    sensor could bring a model to the oracle; it is a diagnostic of the bench, never a product.
+    """
+    try:
+        import simulator
+    except ImportError as e:  # pragma: no cover - the simulator ships with nuchal
+        raise ModelError("the simulator package is needed to read a cohort's truth") from e
+    truth = simulator.load_truth(Path(cohort_dir))
+    keys = pd.DataFrame({"subject_id": matrix.subject_id.astype(str)})
+    if matrix.target == "responder":
+        table = truth.participants.astype({"subject_id": str})
+        cols = ["rom_restriction_baseline", "posture_mean_logit"]
+        merged = keys.merge(table[["subject_id", *cols]], on="subject_id", how="left")
+    else:
+        keys["day"] = pd.to_datetime(matrix.day).astype("datetime64[s]")
+        table = truth.daily.astype({"subject_id": str})
+        table["day"] = pd.to_datetime(table["day"]).astype("datetime64[s]")
+        cols = ["posture_load", "rom_restriction"]
+        merged = keys.merge(table[["subject_id", "day", *cols]], on=["subject_id", "day"], how="left")
+    extra = merged[cols].to_numpy(dtype=float)
+    return replace(
+        matrix,
+        X=np.column_stack([matrix.X, extra]),
+        feature_names=(*matrix.feature_names, *(f"true_{c}" for c in cols)),
+    )
