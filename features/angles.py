@@ -159,8 +159,8 @@ def _still_steps(
     trim = round(p.trim_s / bin_s)
     keep = (e - s) >= round(p.min_still_s / bin_s)
     delta = np.zeros(rate_dps.size + 1, dtype=np.int64)
-    np.add.at(delta, s[keep] + trim, 1)
-    np.add.at(delta, e[keep] - trim, -1)
+    delta[s[keep] + trim] += 1  # starts (and ends) of distinct runs are distinct
+    delta[e[keep] - trim] -= 1
     return np.cumsum(delta[:-1]) > 0
 
 
@@ -191,14 +191,16 @@ def drift_corrected_yaw(
     good = den > 0.05
     if not good.any():
         return yaw_deg.copy()
-    pos = np.arange(rate_dps.size)
-    drift_dps = np.interp(pos, pos[good], num[good] / den[good])
+    drift_dps = np.divide(num, den, out=np.zeros_like(num), where=good)
+    gap = np.flatnonzero(~good)
+    if gap.size:
+        drift_dps[gap] = np.interp(gap, np.flatnonzero(good), drift_dps[good])
     return yaw_deg - np.concatenate([[0.0], np.cumsum(drift_dps * dt_s)])
 
 
-def _rolling_median(y: F64, bin_s: float, window_s: float) -> F64:
-    """Centred rolling median, run on a ~1 s grid (cheap) and interpolated back."""
-    step = max(1, round(1.0 / bin_s))
+def _rolling_median(y: F64, bin_s: float, window_s: float, grid_s: float = 1.0) -> F64:
+    """Centred rolling median, run on a ``grid_s`` grid (cheap) and interpolated back."""
+    step = max(1, round(grid_s / bin_s))
     coarse = y[::step]
     win = max(3, round(window_s / (bin_s * step)) | 1)
     base_c = median_filter(coarse, size=win, mode="nearest")
@@ -248,11 +250,16 @@ def head_angles(bins: F64, mount: F64, bin_s: float, params: RotationParams = DE
     for piece, (a, b) in enumerate(zip(np.r_[0, cuts], np.r_[cuts, idx.size], strict=True)):
         ii = idx[a:b]
         yaw_c = drift_corrected_yaw(yaw[ii], ii, bin_s, params)
-        ref = _rolling_median(yaw_c, bin_s, params.fallback_window_s)
         # only the first piece follows the donning; after a data gap the heading is lost
         anchor = _anchor_deg(yaw_c, bins[ii, 9], flex[ii], lat[ii], bin_s, params) if piece == 0 else None
-        if anchor is not None:
-            trunk = _rolling_median(yaw_c, bin_s, params.trunk_window_s)
-            ref = np.where(np.abs(trunk - anchor) <= params.trunk_tolerance_deg, anchor, ref)
+        if anchor is None:
+            ref = _rolling_median(yaw_c, bin_s, params.fallback_window_s)
+        else:
+            # a detector only: a 5-s grid is plenty
+            trunk = _rolling_median(yaw_c, bin_s, params.trunk_window_s, grid_s=5.0)
+            turned = np.abs(trunk - anchor) > params.trunk_tolerance_deg
+            ref = np.full(yaw_c.size, anchor)
+            if turned.any():
+                ref[turned] = _rolling_median(yaw_c, bin_s, params.fallback_window_s)[turned]
         rot[ii] = -(yaw_c - ref)  # right rotation turns the forward axis clockwise (negative yaw)
     return HeadAngles(flexion_deg=flex, lateral_deg=lat, rotation_deg=rot)
