@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 import numpy.typing as npt
-from scipy.ndimage import median_filter
+from scipy.ndimage import median_filter, uniform_filter1d
 
 F64 = npt.NDArray[np.float64]
 
@@ -94,8 +94,140 @@ def _euler(bins: np.ndarray, mount: np.ndarray) -> tuple[np.ndarray, np.ndarray,
     return flex, lat, yaw
 
 
-def head_angles(bins: F64, mount: F64, bin_s: float, *, rotation_window_s: float = 120.0) -> HeadAngles:
-    """Head angles per bin.
+@dataclass(frozen=True)
+class RotationParams:
+    """How the rotation excursion is referenced (see docs/features.md, "Rotation").
+
+    Attributes
+    ----------
+    still_dps : float
+        A 0.25-s step whose heading rate is below this counts as heading-still (head turns run at
+        tens of deg/s; the residual vertical gyro bias and postural sway stay well below 2 deg/s).
+    min_still_s, trim_s : float
+        Heading-still runs shorter than ``min_still_s`` are ignored; ``trim_s`` is cut off both
+        ends (the slow tails of a turn).
+    drift_window_s : float
+        Width of the moving average of the heading rate over still steps that estimates the
+        heading drift rate (the filter's bias estimate changes at every rest, so it is short).
+    gap_s : float
+        A gap in the data longer than this breaks heading continuity (the head may turn unseen).
+    anchor_min_s, anchor_rate_dps, anchor_search_s : float
+        The anchor is the first quiet run (angular speed below ``anchor_rate_dps`` for at least
+        ``anchor_min_s``) within ``anchor_search_s`` of the segment start: the quiet neutral hold
+        the wear protocol asks for after donning (SPEC contract 1).
+    anchor_flexion_deg, anchor_lateral_deg : float
+        The hold only counts as neutral when its median flexion / lateral flexion is within these.
+    trunk_window_s, trunk_tolerance_deg : float
+        Where the rolling median heading over ``trunk_window_s`` departs from the anchor by more
+        than ``trunk_tolerance_deg``, the trunk is taken to have turned and the short rolling
+        median (``fallback_window_s``) is used instead of the anchor.
+    fallback_window_s : float
+        Rolling median heading used without an anchor (data gaps, segments not starting with a
+        donning) and after a trunk turn.
+    """
+
+    still_dps: float = 2.0
+    min_still_s: float = 2.0
+    trim_s: float = 0.5
+    drift_window_s: float = 30.0
+    gap_s: float = 1.0
+    anchor_min_s: float = 3.0
+    anchor_rate_dps: float = 3.0
+    anchor_search_s: float = 180.0
+    anchor_flexion_deg: float = 15.0
+    anchor_lateral_deg: float = 10.0
+    trunk_window_s: float = 300.0
+    trunk_tolerance_deg: float = 15.0
+    fallback_window_s: float = 120.0
+
+
+DEFAULT_ROTATION = RotationParams()
+
+
+def _runs(mask: npt.NDArray[np.bool_]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Start and end (exclusive) indices of the True runs of a boolean array."""
+    m = np.concatenate([[False], mask, [False]])
+    d = np.flatnonzero(m[1:] != m[:-1])
+    return d[0::2].astype(np.int64), d[1::2].astype(np.int64)
+
+
+def _still_steps(
+    rate_dps: F64, contiguous: npt.NDArray[np.bool_], bin_s: float, p: RotationParams
+) -> npt.NDArray[np.bool_]:
+    """Heading-still steps: long enough runs of a low heading rate, trimmed at both ends."""
+    s, e = _runs((np.abs(rate_dps) < p.still_dps) & contiguous)
+    trim = round(p.trim_s / bin_s)
+    keep = (e - s) >= round(p.min_still_s / bin_s)
+    delta = np.zeros(rate_dps.size + 1, dtype=np.int64)
+    delta[s[keep] + trim] += 1  # starts (and ends) of distinct runs are distinct
+    delta[e[keep] - trim] -= 1
+    return np.cumsum(delta[:-1]) > 0
+
+
+def drift_corrected_yaw(
+    yaw_deg: F64, bin_idx: npt.NDArray[np.int64], bin_s: float, p: RotationParams = DEFAULT_ROTATION
+) -> F64:
+    """Yaw with the heading drift of the residual vertical gyro bias removed.
+
+    While the head holds its heading (heading-still steps) any heading rate is drift; its moving
+    average over still steps (``drift_window_s``), interpolated across movements, is integrated and
+    subtracted (a zero-velocity update for the heading).
+
+    Parameters
+    ----------
+    yaw_deg : (n,) float
+        Unwrapped yaw of the head's forward axis at the bins ``bin_idx`` (n,) (increasing).
+    bin_s : float
+        Bin width (s).
+    """
+    if yaw_deg.size < 2:
+        return yaw_deg.copy()
+    dt_s = np.diff(bin_idx) * bin_s
+    rate_dps = np.diff(yaw_deg) / dt_s
+    still = _still_steps(rate_dps, dt_s <= 1.01 * bin_s, bin_s, p)
+    win = max(1, round(p.drift_window_s / bin_s))
+    num = uniform_filter1d(np.where(still, rate_dps, 0.0), win, mode="nearest")
+    den = uniform_filter1d(still.astype(np.float64), win, mode="nearest")
+    good = den > 0.05
+    if not good.any():
+        return yaw_deg.copy()
+    drift_dps = np.divide(num, den, out=np.zeros_like(num), where=good)
+    gap = np.flatnonzero(~good)
+    if gap.size:
+        drift_dps[gap] = np.interp(gap, np.flatnonzero(good), drift_dps[good])
+    return yaw_deg - np.concatenate([[0.0], np.cumsum(drift_dps * dt_s)])
+
+
+def _rolling_median(y: F64, bin_s: float, window_s: float, grid_s: float = 1.0) -> F64:
+    """Centred rolling median, run on a ``grid_s`` grid (cheap) and interpolated back."""
+    step = max(1, round(grid_s / bin_s))
+    coarse = y[::step]
+    win = max(3, round(window_s / (bin_s * step)) | 1)
+    base_c = median_filter(coarse, size=win, mode="nearest")
+    return np.interp(np.arange(y.size), np.arange(0, y.size, step)[: base_c.size], base_c)
+
+
+def _anchor_deg(
+    yaw_deg: F64, speed_dps: F64, flex_deg: F64, lat_deg: F64, bin_s: float, p: RotationParams
+) -> float | None:
+    """Median yaw of the quiet neutral hold at the start of a segment, or None without one."""
+    last = min(yaw_deg.size, int(p.anchor_search_s / bin_s))
+    s, e = _runs(speed_dps[:last] < p.anchor_rate_dps)
+    need = int(np.ceil(p.anchor_min_s / bin_s))
+    long_runs = np.flatnonzero(e - s >= need)
+    if long_runs.size == 0:
+        return None
+    sl = slice(int(s[long_runs[0]]) + 1, int(e[long_runs[0]]) - 1)  # skip the settling bins
+    if (
+        abs(np.median(flex_deg[sl])) > p.anchor_flexion_deg
+        or abs(np.median(lat_deg[sl])) > p.anchor_lateral_deg
+    ):
+        return None
+    return float(np.median(yaw_deg[sl]))
+
+
+def head_angles(bins: F64, mount: F64, bin_s: float, params: RotationParams = DEFAULT_ROTATION) -> HeadAngles:
+    """Head angles per bin of one wear segment (its first bin follows the donning, if any).
 
     Parameters
     ----------
@@ -105,20 +237,29 @@ def head_angles(bins: F64, mount: F64, bin_s: float, *, rotation_window_s: float
         Sensor-to-head rotation (``v_head = mount @ v_sensor``), rows = head axes in sensor frame.
     bin_s : float
         Bin width in seconds.
-    rotation_window_s : float
-        Width of the rolling median that defines 'straight ahead' for rotation excursions.
+    params : RotationParams
+        How rotation is referenced.
     """
     present = bins[:, 19] > 0
     flex, lat, yaw = _euler(np.ascontiguousarray(bins), np.ascontiguousarray(mount, dtype=np.float64))
     rot = np.full(bins.shape[0], np.nan)
-    if present.any():
-        idx = np.flatnonzero(present)
-        yaw_u = yaw[idx]
-        # the median runs on a ~1 s grid (cheap), then is interpolated back to the bins
-        step = max(1, round(1.0 / bin_s))
-        coarse = yaw_u[::step]
-        win = max(3, round(rotation_window_s / (bin_s * step)) | 1)
-        base_c = median_filter(coarse, size=win, mode="nearest")
-        base = np.interp(np.arange(idx.size), np.arange(0, idx.size, step)[: base_c.size], base_c)
-        rot[idx] = -(yaw_u - base)  # right rotation turns the forward axis clockwise (negative yaw)
+    if not present.any():
+        return HeadAngles(flexion_deg=flex, lateral_deg=lat, rotation_deg=rot)
+    idx = np.flatnonzero(present)
+    cuts = np.flatnonzero(np.diff(idx) * bin_s > params.gap_s) + 1
+    for piece, (a, b) in enumerate(zip(np.r_[0, cuts], np.r_[cuts, idx.size], strict=True)):
+        ii = idx[a:b]
+        yaw_c = drift_corrected_yaw(yaw[ii], ii, bin_s, params)
+        # only the first piece follows the donning; after a data gap the heading is lost
+        anchor = _anchor_deg(yaw_c, bins[ii, 9], flex[ii], lat[ii], bin_s, params) if piece == 0 else None
+        if anchor is None:
+            ref = _rolling_median(yaw_c, bin_s, params.fallback_window_s)
+        else:
+            # a detector only: a 5-s grid is plenty
+            trunk = _rolling_median(yaw_c, bin_s, params.trunk_window_s, grid_s=5.0)
+            turned = np.abs(trunk - anchor) > params.trunk_tolerance_deg
+            ref = np.full(yaw_c.size, anchor)
+            if turned.any():
+                ref[turned] = _rolling_median(yaw_c, bin_s, params.fallback_window_s)[turned]
+        rot[ii] = -(yaw_c - ref)  # right rotation turns the forward axis clockwise (negative yaw)
     return HeadAngles(flexion_deg=flex, lateral_deg=lat, rotation_deg=rot)

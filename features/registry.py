@@ -139,8 +139,8 @@ def _rom() -> list[FeatureSpec]:
         ("extension", "extension"),
         ("lateral_left", "left lateral flexion"),
         ("lateral_right", "right lateral flexion"),
-        ("rotation_left", "left rotation (excursion from the 2-min rolling median heading)"),
-        ("rotation_right", "right rotation (excursion from the 2-min rolling median heading)"),
+        ("rotation_left", "left rotation (from the donning's neutral heading, drift-corrected)"),
+        ("rotation_right", "right rotation (from the donning's neutral heading, drift-corrected)"),
     ):
         out.append(
             FeatureSpec(
