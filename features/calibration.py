@@ -10,8 +10,9 @@ after each non-wear gap) from two functional facts that hold in free-living data
   earth vertical lie in the head's x-y plane, and the head z axis is the normal of that plane (the
   eigenvector of the smallest eigenvalue of their covariance). Turns of the head (axial rotation)
   happen about the current vertical, which the fused orientation knows, so they are recognised and
-  left out. This is a functional calibration in the sense of de Vries et al. 2010 / Favre et al.
-  2009: it does not depend on how well a person holds "neutral" (a quiet hold is easily a few
+  left out; steps that still mix in part of a turn leave the plane and are down-weighted by a
+  robust (Tukey) refit. This is a functional calibration in the sense of de Vries et al. 2010 /
+  Favre et al. 2009: it does not depend on how well a person holds "neutral" (a quiet hold is easily a few
   degrees off; in our simulator N(2, 2) deg of flexion). Fallbacks when a segment has too few
   movements: the mean gravity while walking (people walk with the head near upright, and gait
   accelerations average out over a bout), then the first quiet hold after donning (the wear
@@ -48,6 +49,10 @@ AXES_MIN_SPREAD = 0.05  # middle / largest eigenvalue: both nodding and side ben
 HEADING_MIN_TILT_DEG = 3.0
 STRONG_LEAN_DEG = 6.0  # a segment leaning less than this on average asks its neighbours
 REFERENCE_MAX_DEG = 10.0
+# robust refit of the plane: steps whose axis leaves it by more than this are mixed movements
+# (a turn, or a nod with the head side-bent) and get no weight (Tukey biweight)
+AXES_OUTLIER_DEG = 5.0
+AXES_REFIT_N = 5
 AXES_MIN_CROSS = 0.3  # |mean exp(4i phi)|: how clearly the movement axes form a cross  # the mean lean must be clear of noise to give a heading
 HOLD_MIN_S = 3.0
 HOLD_SEARCH_S = 180.0
@@ -135,13 +140,27 @@ def _movement_steps(kin: BinKinematics, ok: B) -> tuple[F64, F64]:
 
 
 def _movement_axes_vertical(w: F64, up_mean: F64) -> F64 | None:
-    """Head z axis as the normal of the plane of nodding and side-bending axes; None if not determined."""
+    """Head z axis as the normal of the plane of nodding and side-bending axes; None if not determined.
+
+    The plane is refitted with Tukey biweights on each step's angle out of it (see
+    :data:`AXES_OUTLIER_DEG`): steps that mix a turn into a nod or side bend leave the plane, and
+    while the head is flexed by ``theta`` the turn axis (the earth vertical) leans ``theta`` towards
+    the head's -x, so unweighted they tilt the normal in the sagittal plane, i.e. bias flexion.
+    """
     if w.shape[0] < AXES_MIN_MOVES:
         return None
     evals, evecs = np.linalg.eigh(w.T @ w)
     if evals[1] <= 0 or evals[0] / evals[1] > AXES_MAX_FLATNESS or evals[1] / evals[2] < AXES_MIN_SPREAD:
         return None  # not a plane, or only one axis (no side bending): the normal is not determined
     z = evecs[:, 0]
+    norm = np.linalg.norm(w, axis=1)
+    sin_c = np.sin(np.radians(AXES_OUTLIER_DEG))
+    for _ in range(AXES_REFIT_N):
+        r = np.abs(w @ z) / (norm * sin_c)  # ~ out-of-plane angle / AXES_OUTLIER_DEG
+        wt = np.where(r < 1.0, (1.0 - r * r) ** 2, 0.0)
+        if np.count_nonzero(wt) < AXES_MIN_MOVES:
+            break
+        z = np.linalg.eigh((w * wt[:, None]).T @ w)[1][:, 0]
     return _unit(z if float(z @ up_mean) > 0 else -z)
 
 

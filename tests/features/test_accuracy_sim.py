@@ -56,10 +56,13 @@ def test_daily_rom_envelopes_within_3_deg(accuracy: SimAccuracy, plane: str) -> 
     assert np.abs(err).max() <= 3.0, accuracy.table().to_string()
 
 
+# Not strict: this cohort (seed 11) now meets the target (worst day 3.2 %), but the same cohort
+# with seeds 12-18 does not (10 of 69 days beyond tolerance, worst 38 %; before: 14, worst 114 %),
+# so a pass here is luck of the seed, not a fix of the shortfall.
 @pytest.mark.xfail(
-    strict=True,
-    reason="one simulated day holds 20 min within 1 deg of 30 deg; the residual ~0.2 deg flexion "
-    "offset moves 8.5 % of its minutes across the line (target 5 %)",
+    strict=False,
+    reason="days holding minutes within 0.5 deg of 30 deg: a residual 0.1-0.4 deg flexion offset "
+    "(mounting vertical from few side-bending movements) moves > 5 % of them across the line",
 )
 def test_minutes_above_30_deg_within_5_percent(accuracy: SimAccuracy) -> None:
     for d in accuracy.days:
