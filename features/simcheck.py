@@ -194,8 +194,8 @@ def evaluate_warehouse(wh: Warehouse, cohort_dir: Path) -> SimAccuracy:
     return SimAccuracy(days=days, segments=segs)
 
 
-def accuracy_params(seed: int = 11) -> simulator.SimulationParams:
-    """The accuracy cohort of the tests and the bench: 3 participants, 11 wear days of 1.5 h at 25 Hz.
+def accuracy_params(seed: int = 11, participants: int = 24) -> simulator.SimulationParams:
+    """The accuracy cohort of the tests and the bench: 24 participants, ~75 wear days of 1.5 h at 25 Hz.
 
     Misaligned mountings, accelerometer offset/noise, drifting gyro bias, walking, 1-2 non-wear
     periods per day with re-donning, a quarter of the days as .blelog captures (clock drift, reboots).
@@ -203,7 +203,7 @@ def accuracy_params(seed: int = 11) -> simulator.SimulationParams:
     import simulator
 
     return simulator.SimulationParams(
-        participants=3,
+        participants=participants,
         days=1,
         hours_per_day=1.5,
         rate_hz=25,

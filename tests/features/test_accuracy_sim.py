@@ -1,6 +1,6 @@
 """Accuracy of mounting, angles and daily features against the simulator's truth (issue 4 targets).
 
-One small simulated cohort (3 participants, 11 wear days of 1.5 h at 25 Hz, misaligned mountings,
+One simulated cohort (24 participants, ~70 wear days of 1.5 h at 25 Hz, misaligned mountings,
 noise, drifting gyro bias, walking, 1-2 non-wear periods per day with re-donning, CSV and .blelog)
 goes through the real import and feature path; ``features.simcheck`` compares with ``truth/``.
 Thresholds are the issue's targets, not tuned to pass.
@@ -41,8 +41,8 @@ def test_flexion_and_lateral_rmse_over_worn_time(accuracy: SimAccuracy) -> None:
 # turns green-by-accident into a failure, so the marker must go the day a fix meets the target.
 ROTATION_GAP = pytest.mark.xfail(
     strict=True,
-    reason="rotation envelopes reach ~3.6 deg error (RMS 1.3): the drift-corrected heading anchored "
-    "to the donning's neutral hold still drifts a few deg over a wear segment (see docs/features.md)",
+    reason="rotation envelopes reach ~7 deg error on 11 of 71 days (RMS 1.6): the drift-corrected "
+    "heading anchored to the donning's neutral hold still drifts over a wear segment (docs/features.md)",
 )
 
 
@@ -56,15 +56,23 @@ def test_daily_rom_envelopes_within_3_deg(accuracy: SimAccuracy, plane: str) -> 
     assert np.abs(err).max() <= 3.0, accuracy.table().to_string()
 
 
-# Not strict: this cohort (seed 11) now meets the target (worst day 3.2 %), but the same cohort
-# with seeds 12-18 does not (10 of 69 days beyond tolerance, worst 38 %; before: 14, worst 114 %),
-# so a pass here is luck of the seed, not a fix of the shortfall.
+def test_minutes_above_30_deg_within_5_percent_over_the_cohort(accuracy: SimAccuracy) -> None:
+    # the issue: "over a whole simulated cohort ...: minutes above 30 deg within 5 %"
+    true_min = sum(d.above30_true_min for d in accuracy.days)
+    error_min = sum(d.above30_error_min for d in accuracy.days)
+    assert true_min > 60.0  # the cohort holds real flexed time, not just calibration nods
+    assert abs(error_min) <= ABOVE30_REL * true_min, (true_min, error_min)
+
+
+# The stricter reading, every single day within 5 %, is a known shortfall: days that hold a
+# posture within a few tenths of a degree of 30 deg for minutes flip whole holds across the line
+# at the angle accuracy we reach (flexion RMSE ~0.3 deg). Measured on this cohort: 17 of 71 days.
 @pytest.mark.xfail(
-    strict=False,
-    reason="days holding minutes within 0.5 deg of 30 deg: a residual 0.1-0.4 deg flexion offset "
-    "(mounting vertical from few side-bending movements) moves > 5 % of them across the line",
+    strict=True,
+    reason="per day, holds within ~0.3 deg of 30 deg flip across the line: 17 of 71 days beyond 5 % "
+    "(the cohort total is within 0.3 %)",
 )
-def test_minutes_above_30_deg_within_5_percent(accuracy: SimAccuracy) -> None:
+def test_minutes_above_30_deg_within_5_percent_on_every_day(accuracy: SimAccuracy) -> None:
     for d in accuracy.days:
         tol = max(ABOVE30_REL * d.above30_true_min, ABOVE30_FLOOR_MIN)
         assert abs(d.above30_error_min) <= tol, (d.stem, d.above30_true_min, d.above30_error_min)
@@ -72,7 +80,7 @@ def test_minutes_above_30_deg_within_5_percent(accuracy: SimAccuracy) -> None:
 
 def test_every_recording_day_is_dated_on_the_participants_local_day(accuracy: SimAccuracy) -> None:
     # a day dated wrong meets a truth row without IMU truth (NaN wear)
-    assert len(accuracy.days) >= 9
+    assert len(accuracy.days) >= 60
     assert all(np.isfinite(d.wear_error_min) for d in accuracy.days), accuracy.table()
 
 
