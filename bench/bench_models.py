@@ -1,9 +1,11 @@
-"""Issue 5 figures: model AUROC next to the oracle's on a simulated 200 x 84 cohort.
+"""Issue 5 figures: model AUROC next to the oracle's on a simulated 600 x 84 cohort.
 
-Cohort: ``simulator`` with 200 participants, 28 run-in + 84 treatment days, **diary and baseline
-only** (``hours_per_day=0``): IMU import + features for 200 x 112 days does not fit the bench's time
-budget on 2 shared cores, so the sensor features are absent here (the oracle still knows the latent
-posture load and neck stiffness the sensor would partly reveal: the gap below includes that).
+Cohort: ``simulator`` with 600 participants (the issue asks for >= 200; at 200 the responder
+AUROC's 95 % interval is +-0.08 wide, wider than the 0.05 gap it is judged by), 28 run-in + 84
+treatment days, **diary and baseline only** (``hours_per_day=0``): IMU import + features for
+600 x 112 days does not fit the bench's time budget on 2 shared cores, so the sensor features
+are absent here (the oracle still knows the latent posture load and neck stiffness the sensor
+would partly reveal: the gap below includes that).
 Imported through the real import path, evaluated with grouped 5-fold CV by participant; the oracle
 is the simulator's true probability on exactly the same rows. ``*_auc`` keys are the default model
 (calibrated L2 logistic regression); HistGradientBoosting and the recent-rate baseline are measured
@@ -25,7 +27,7 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-PARTICIPANTS = 200
+PARTICIPANTS = 600
 DAYS = 84
 SEED = 2026
 
