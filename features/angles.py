@@ -48,23 +48,17 @@ def up_in_sensor(bins: F64) -> F64:
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _euler(bins: np.ndarray, mount: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Flexion, lateral flexion (deg) and forward-axis yaw (deg, unwrapped) per bin; NaN without data.
+def _head_vectors(bins: np.ndarray, mount: np.ndarray) -> np.ndarray:
+    """(5, B) per bin, NaN without data: the unit 'up' in the head frame as (-x clipped to [-1, 1],
+    y, z), then the horizontal part (x, y) of the head's forward axis in the earth frame.
 
     up in the head frame = M @ (R^T e_z) (R's third row); the head's forward axis in the earth
-    frame = R @ (M^T e_x) = R @ M[0], whose horizontal direction is the yaw. The yaw is unwrapped
-    along the bins with data (as ``np.unwrap`` would, in the same pass).
+    frame = R @ (M^T e_x) = R @ M[0], whose horizontal direction is the yaw. The trigonometry is
+    left to numpy, whose vectorised (SIMD) arcsin / arctan2 are ~20x faster than libm per bin.
     """
     n = bins.shape[0]
-    flex = np.full(n, np.nan)
-    lat = np.full(n, np.nan)
-    yaw = np.full(n, np.nan)
-    r2d = 180.0 / math.pi
+    out = np.full((5, n), np.nan)
     m0x, m0y, m0z = mount[0, 0], mount[0, 1], mount[0, 2]
-    two_pi = 2.0 * math.pi
-    prev = 0.0
-    off = 0.0
-    first = True
     for b in range(n):
         if bins[b, 19] <= 0.0:
             continue
@@ -74,14 +68,27 @@ def _euler(bins: np.ndarray, mount: np.ndarray) -> tuple[np.ndarray, np.ndarray,
         nu = math.sqrt(u0 * u0 + u1 * u1 + u2 * u2)
         if nu <= 0.0:
             continue
-        hx = (mount[0, 0] * u0 + mount[0, 1] * u1 + mount[0, 2] * u2) / nu
-        hy = (mount[1, 0] * u0 + mount[1, 1] * u1 + mount[1, 2] * u2) / nu
-        hz = (mount[2, 0] * u0 + mount[2, 1] * u1 + mount[2, 2] * u2) / nu
-        flex[b] = math.asin(min(1.0, max(-1.0, -hx))) * r2d
-        lat[b] = math.atan2(hy, hz) * r2d
-        fx = bins[b, 0] * m0x + bins[b, 1] * m0y + bins[b, 2] * m0z
-        fy = bins[b, 3] * m0x + bins[b, 4] * m0y + bins[b, 5] * m0z
-        y = math.atan2(fy, fx)
+        out[0, b] = min(1.0, max(-1.0, -(mount[0, 0] * u0 + mount[0, 1] * u1 + mount[0, 2] * u2) / nu))
+        out[1, b] = (mount[1, 0] * u0 + mount[1, 1] * u1 + mount[1, 2] * u2) / nu
+        out[2, b] = (mount[2, 0] * u0 + mount[2, 1] * u1 + mount[2, 2] * u2) / nu
+        out[3, b] = bins[b, 0] * m0x + bins[b, 1] * m0y + bins[b, 2] * m0z
+        out[4, b] = bins[b, 3] * m0x + bins[b, 4] * m0y + bins[b, 5] * m0z
+    return out
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _unwrap_deg(yaw_rad: np.ndarray) -> np.ndarray:
+    """Yaw (deg) unwrapped along the finite entries (as ``np.unwrap`` would); NaN stays NaN."""
+    out = np.full(yaw_rad.shape[0], np.nan)
+    r2d = 180.0 / math.pi
+    two_pi = 2.0 * math.pi
+    prev = 0.0
+    off = 0.0
+    first = True
+    for b in range(yaw_rad.shape[0]):
+        y = yaw_rad[b]
+        if math.isnan(y):
+            continue
         if not first:
             d = y - prev
             if d > math.pi:
@@ -90,8 +97,19 @@ def _euler(bins: np.ndarray, mount: np.ndarray) -> tuple[np.ndarray, np.ndarray,
                 off += two_pi
         first = False
         prev = y
-        yaw[b] = (y + off) * r2d
-    return flex, lat, yaw
+        out[b] = (y + off) * r2d
+    return out
+
+
+def _euler(bins: F64, mount: F64) -> tuple[F64, F64, F64]:
+    """Flexion, lateral flexion (deg) and forward-axis yaw (deg, unwrapped) per bin; NaN without data."""
+    v = _head_vectors(bins, mount)
+    r2d = 180.0 / math.pi
+    flex = np.arcsin(v[0])
+    flex *= r2d
+    lat = np.arctan2(v[1], v[2])
+    lat *= r2d
+    return flex, lat, _unwrap_deg(np.arctan2(v[4], v[3]))
 
 
 def head_angles(bins: F64, mount: F64, bin_s: float, *, rotation_window_s: float = 120.0) -> HeadAngles:

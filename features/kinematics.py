@@ -42,12 +42,16 @@ class BinKinematics:
 
 
 @numba.njit(cache=True, fastmath=False, error_model="numpy")
-def _kinematics(bins: np.ndarray, bin_s: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _kinematics(bins: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Unit up, step vector and the cosine of the angle turned from the previous bin (NaN: no data).
+
+    The arccos is left to numpy, whose vectorised (SIMD) arccos is ~20x faster than a libm call
+    per bin.
+    """
     n = bins.shape[0]
     up = np.full((n, 3), np.nan)
     step = np.full((n, 3), np.nan)
-    rate = np.full(n, np.nan)
-    r2d = 180.0 / math.pi
+    cos = np.full(n, np.nan)
     for b in range(n):
         if bins[b, 19] <= 0.0:
             continue
@@ -76,12 +80,13 @@ def _kinematics(bins: np.ndarray, bin_s: float) -> tuple[np.ndarray, np.ndarray,
         step[b, 0] = 0.5 * (d21 - d12)
         step[b, 1] = 0.5 * (d02 - d20)
         step[b, 2] = 0.5 * (d10 - d01)
-        c = min(1.0, max(-1.0, (d00 + d11 + d22 - 1.0) / 2.0))
-        rate[b] = math.acos(c) * r2d / bin_s
-    return up, step, rate
+        cos[b] = min(1.0, max(-1.0, (d00 + d11 + d22 - 1.0) / 2.0))
+    return up, step, cos
 
 
 def bin_kinematics(bins: F64, bin_s: float) -> BinKinematics:
     """Kinematics of every bin of :func:`features.orientation.orientation_bins` output (B, 20)."""
-    up, step, rate = _kinematics(np.ascontiguousarray(bins), float(bin_s))
+    up, step, cos = _kinematics(np.ascontiguousarray(bins))
+    rate = np.arccos(cos)  # NaN stays NaN
+    rate *= 180.0 / math.pi / float(bin_s)
     return BinKinematics(up=up, step=step, rate_dps=rate)

@@ -10,8 +10,10 @@ drops about 6 deg during a headache [Hall & Robinson 2004; Hall 2010].
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 import numpy.typing as npt
 from scipy.ndimage import minimum_filter1d
@@ -49,6 +51,30 @@ class RomParams:
 DEFAULT_ROM = RomParams()
 
 
+@numba.njit(cache=True, error_model="numpy")
+def _held_max(angle_deg: np.ndarray, ok: np.ndarray, sign: float, hold: int) -> float:
+    """Largest value of the rolling minimum over ``hold`` bins of ``sign * angle`` (-180 where not ok).
+
+    Same windows as ``scipy.ndimage.minimum_filter1d(x, hold, mode="nearest")`` (bins
+    ``i - hold // 2 ... i - hold // 2 + hold - 1``, clipped at the ends: the repeated edge value
+    adds nothing to a minimum), in one pass without temporaries.
+    """
+    n = angle_deg.shape[0]
+    top = -np.inf
+    half = hold // 2
+    for i in range(n):
+        lo = max(0, i - half)
+        hi = min(n, i - half + hold)
+        m = np.inf
+        for j in range(lo, hi):
+            v = sign * angle_deg[j] if ok[j] and math.isfinite(angle_deg[j]) else -180.0
+            if v < m:
+                m = v
+        if m > top:
+            top = m
+    return top
+
+
 def envelope_deg(
     angle_deg: F64, ok: B, sign: float, bin_s: float, params: RomParams = DEFAULT_ROM
 ) -> float | None:
@@ -63,17 +89,17 @@ def envelope_deg(
     bin_s : float
         Bin width (s).
     """
-    x = np.where(ok & np.isfinite(angle_deg), sign * angle_deg, np.nan)
-    # gaps become low values so no peak spans them
-    x = np.where(np.isfinite(x), x, -180.0)
     hold = max(1, round(params.hold_s / bin_s))
-    if hold > 1:
-        x = minimum_filter1d(x, size=hold, mode="nearest")
     if params.percentile >= 100.0:
         # the largest held peak is the maximum of the held signal (its prominence is the whole
         # swing below it), so the peak search is not needed
-        top = float(x.max()) if x.size else -180.0
+        top = _held_max(np.asarray(angle_deg, np.float64), np.asarray(ok, np.bool_), float(sign), hold)
         return top if top > 0 else None
+    x = np.where(ok & np.isfinite(angle_deg), sign * angle_deg, np.nan)
+    # gaps become low values so no peak spans them
+    x = np.where(np.isfinite(x), x, -180.0)
+    if hold > 1:
+        x = minimum_filter1d(x, size=hold, mode="nearest")
     peaks, _ = find_peaks(x, prominence=params.min_prominence_deg)
     heights = x[peaks]
     heights = heights[heights > 0]
