@@ -118,6 +118,25 @@ def _steps_kernel(
     return w[:k].copy(), u[:k].copy()
 
 
+@numba.njit(cache=True, error_model="numpy")
+def _masked_mean(x: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """(3,) mean of the rows of ``x`` (B, 3) where ``mask``: ``x[mask].mean(axis=0)`` in one pass
+    without the (M, 3) copy (row by row, in the same order; NaN when the mask is empty)."""
+    s0 = s1 = s2 = 0.0
+    n = 0
+    for b in range(x.shape[0]):
+        if mask[b]:
+            s0 += x[b, 0]
+            s1 += x[b, 1]
+            s2 += x[b, 2]
+            n += 1
+    out = np.empty(3)
+    out[0] = s0 / n
+    out[1] = s1 / n
+    out[2] = s2 / n
+    return out
+
+
 def _movement_steps(kin: BinKinematics, ok: B) -> tuple[F64, F64]:
     """Steps (M, 3) between consecutive usable bins that are movements but not turns, and 'up' (M, 3).
 
@@ -242,7 +261,7 @@ def estimate_mounting(
     walk = walking & ok
     walking_s = float(walk.sum() * bin_s)
     # up is finite wherever a bin has data (ok implies data), so a plain mean is enough
-    z = _movement_axes_vertical(w_moves, up[ok].mean(axis=0))
+    z = _movement_axes_vertical(w_moves, _masked_mean(up, ok))
     method = "movement_axes"
     if z is None and walking_s >= MIN_WALK_S:
         acc_sum = bins[walk, 11:14].sum(axis=0)  # gait accelerations average out over a bout
@@ -258,7 +277,7 @@ def estimate_mounting(
     quiet = ok & (rate < 10.0)
     if quiet.sum() < 10:
         quiet = ok
-    lean = up[quiet].mean(axis=0)
+    lean = _masked_mean(up, quiet)
     lean_h = lean - (lean @ z) * z
     if (
         reference is None

@@ -14,6 +14,8 @@ import numba
 import numpy as np
 import numpy.typing as npt
 
+from features.autocal import correct_row
+
 F64 = npt.NDArray[np.float64]
 
 
@@ -42,11 +44,14 @@ class BinKinematics:
 
 
 @numba.njit(cache=True, fastmath=False, error_model="numpy")
-def _kinematics(bins: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _kinematics(
+    bins: np.ndarray, ox: float, oy: float, oz: float, correct: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Unit up, step vector and the cosine of the angle turned from the previous bin (NaN: no data).
 
-    The arccos is left to numpy, whose vectorised (SIMD) arccos is ~20x faster than a libm call
-    per bin.
+    With ``correct``, each bin's rotation is first tilted by the accelerometer offset (ox, oy, oz)
+    in place (:func:`features.autocal.correct_row`), in the same pass. The arccos is left to
+    numpy, whose vectorised (SIMD) arccos is ~20x faster than a libm call per bin.
     """
     n = bins.shape[0]
     up = np.full((n, 3), np.nan)
@@ -55,6 +60,8 @@ def _kinematics(bins: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     for b in range(n):
         if bins[b, 19] <= 0.0:
             continue
+        if correct:
+            correct_row(bins, b, ox, oy, oz)
         u0 = bins[b, 6]
         u1 = bins[b, 7]
         u2 = bins[b, 8]
@@ -84,9 +91,17 @@ def _kinematics(bins: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return up, step, cos
 
 
-def bin_kinematics(bins: F64, bin_s: float) -> BinKinematics:
-    """Kinematics of every bin of :func:`features.orientation.orientation_bins` output (B, 20)."""
-    up, step, cos = _kinematics(np.ascontiguousarray(bins))
+def bin_kinematics(bins: F64, bin_s: float, *, offset_g: F64 | None = None) -> BinKinematics:
+    """Kinematics of every bin of :func:`features.orientation.orientation_bins` output (B, 20).
+
+    ``offset_g`` (3,): first apply :func:`features.autocal.correct_vertical` with this
+    accelerometer offset to ``bins`` (in place, which must then be C-contiguous), in the same pass.
+    """
+    correct = offset_g is not None and bool(np.any(offset_g))
+    if correct and not bins.flags.c_contiguous:
+        raise ValueError("bins must be C-contiguous to be corrected in place")
+    o = np.zeros(3) if offset_g is None else np.asarray(offset_g, dtype=np.float64)
+    up, step, cos = _kinematics(np.ascontiguousarray(bins), float(o[0]), float(o[1]), float(o[2]), correct)
     rate = np.arccos(cos)  # NaN stays NaN
     rate *= 180.0 / math.pi / float(bin_s)
     return BinKinematics(up=up, step=step, rate_dps=rate)

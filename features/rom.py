@@ -52,27 +52,43 @@ DEFAULT_ROM = RomParams()
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _held_max(angle_deg: np.ndarray, ok: np.ndarray, sign: float, hold: int) -> float:
-    """Largest value of the rolling minimum over ``hold`` bins of ``sign * angle`` (-180 where not ok).
+def _held_extremes(angle_deg: np.ndarray, ok: np.ndarray, hold: int) -> tuple[float, float]:
+    """Largest rolling minimum over ``hold`` bins of ``angle`` and of ``-angle`` (-180 where not ok).
 
     Same windows as ``scipy.ndimage.minimum_filter1d(x, hold, mode="nearest")`` (bins
     ``i - hold // 2 ... i - hold // 2 + hold - 1``, clipped at the ends: the repeated edge value
-    adds nothing to a minimum), in one pass without temporaries.
+    adds nothing to a minimum); both sides of a plane in one pass without temporaries.
     """
     n = angle_deg.shape[0]
-    top = -np.inf
+    top_pos = -np.inf
+    top_neg = -np.inf
     half = hold // 2
     for i in range(n):
         lo = max(0, i - half)
         hi = min(n, i - half + hold)
-        m = np.inf
+        mn = np.inf
+        mx = -np.inf
+        gap = False
         for j in range(lo, hi):
-            v = sign * angle_deg[j] if ok[j] and math.isfinite(angle_deg[j]) else -180.0
-            if v < m:
-                m = v
-        if m > top:
-            top = m
-    return top
+            v = angle_deg[j]
+            if not (ok[j] and math.isfinite(v)):
+                gap = True
+                break
+            mn = min(mn, v)
+            mx = max(mx, v)
+        if gap:
+            # a window with an unusable bin holds -180 on both sides
+            mn = -180.0
+            mx = 180.0
+        top_pos = max(top_pos, mn)
+        top_neg = max(top_neg, -mx)
+    return top_pos, top_neg
+
+
+def _held_max(angle_deg: F64, ok: B, sign: float, hold: int) -> float:
+    """Largest rolling minimum over ``hold`` bins of ``sign * angle`` (-180 where not ok; -inf if empty)."""
+    pos, neg = _held_extremes(np.asarray(angle_deg, np.float64), np.asarray(ok, np.bool_), hold)
+    return pos if sign > 0 else neg
 
 
 def envelope_deg(
@@ -93,7 +109,7 @@ def envelope_deg(
     if params.percentile >= 100.0:
         # the largest held peak is the maximum of the held signal (its prominence is the whole
         # swing below it), so the peak search is not needed
-        top = _held_max(np.asarray(angle_deg, np.float64), np.asarray(ok, np.bool_), float(sign), hold)
+        top = _held_max(angle_deg, ok, sign, hold)
         return top if top > 0 else None
     x = np.where(ok & np.isfinite(angle_deg), sign * angle_deg, np.nan)
     # gaps become low values so no peak spans them
@@ -116,8 +132,19 @@ def rom_features(
     """ROM envelopes per plane and side and totals per plane (deg)."""
     planes = (flex_deg, lat_deg, rot_deg)
     out: dict[str, float | None] = {}
-    for name, axis, sign in ROM_SIDES:
-        out[f"rom_{name}_deg"] = envelope_deg(planes[axis], worn, sign, bin_s, params)
+    if params.percentile >= 100.0:
+        # both sides of a plane in one pass (see envelope_deg)
+        hold = max(1, round(params.hold_s / bin_s))
+        ok = np.asarray(worn, np.bool_)
+        for axis, plane in enumerate(planes):
+            tops = _held_extremes(np.asarray(plane, np.float64), ok, hold)
+            for name, ax, sign in ROM_SIDES:
+                if ax == axis:
+                    top = tops[0] if sign > 0 else tops[1]
+                    out[f"rom_{name}_deg"] = top if top > 0 else None
+    else:
+        for name, axis, sign in ROM_SIDES:
+            out[f"rom_{name}_deg"] = envelope_deg(planes[axis], worn, sign, bin_s, params)
     for total, a, b in (
         ("sagittal", "flexion", "extension"),
         ("lateral", "lateral_left", "lateral_right"),

@@ -155,7 +155,11 @@ def nonwear_flags(
     rate = bin_rates_dps(bins, bin_s) if rate_dps is None else rate_dps
     present = bins[:, 19] > 0
     still = _still_windows(
-        np.ascontiguousarray(bins), np.ascontiguousarray(rate), k, params.still_acc_sd_g, params.still_rate_dps
+        np.ascontiguousarray(bins),
+        np.ascontiguousarray(rate),
+        k,
+        params.still_acc_sd_g,
+        params.still_rate_dps,
     )
     min_windows = int(np.ceil(params.min_nonwear_min * 60.0 / (k * bin_s)))
     still = _keep_long_runs(still, min_windows)
