@@ -73,13 +73,13 @@ DEFAULT_AUTOCAL = AutocalParams()
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _still_moments(bins: np.ndarray, sd2_max: float, gyro_max: float, mag_tol: float) -> np.ndarray:
-    """(M, 4): mean acceleration (x, y, z) and its squared norm of the still bins, in one pass.
+def _still_moments(bins: np.ndarray, sd2_max: float, gyro_max: float, mag_tol: float, out: np.ndarray) -> int:
+    """Mean acceleration (x, y, z) and its squared norm of the still bins into the first M rows of
+    ``out`` (B, 4), in one pass; returns M.
 
     Still: at least 3 samples, mean angular speed below ``gyro_max``, every axis' variance below
     ``sd2_max`` and ``| |a| - 1 |`` below ``mag_tol``.
     """
-    out = np.empty((bins.shape[0], 4))
     n = 0
     for b in range(bins.shape[0]):
         c = bins[b, 19]
@@ -102,7 +102,7 @@ def _still_moments(bins: np.ndarray, sd2_max: float, gyro_max: float, mag_tol: f
         out[n, 2] = mz
         out[n, 3] = a2
         n += 1
-    return out[:n]
+    return n
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -158,7 +158,9 @@ def fit_offset(bins: F64, params: AutocalParams = DEFAULT_AUTOCAL) -> F64:
     fit = np.array([0.0, 0.0, 0.0, 1.0])
     # one pass over the bins picks the still ones; fit 1: all of them; fit 2: without the bins fit 1
     # does not explain (slow but accelerated movements that passed the stillness test)
-    still = _still_moments(b, params.still_acc_sd_g**2, params.still_gyro_dps, params.magnitude_tol_g)
+    buf = np.empty((b.shape[0], 4))  # numpy, not numba: huge pages for a large array
+    m = _still_moments(b, params.still_acc_sd_g**2, params.still_gyro_dps, params.magnitude_tol_g, buf)
+    still = buf[:m]
     for res_max in (np.inf, params.res_max_g2):
         xtx, xty, n = _normal_equations(still, fit, res_max)
         if n < params.min_bins:

@@ -91,11 +91,16 @@ def _unit(v: F64) -> F64:
 
 @numba.njit(cache=True, error_model="numpy")
 def _steps_kernel(
-    step: np.ndarray, up: np.ndarray, ok: np.ndarray, min_norm: float, turn_cos: float
-) -> tuple[np.ndarray, np.ndarray]:
+    step: np.ndarray,
+    up: np.ndarray,
+    ok: np.ndarray,
+    min_norm: float,
+    turn_cos: float,
+    w: np.ndarray,
+    u: np.ndarray,
+) -> int:
+    """Movement steps into the first K rows of ``w`` and their 'up' into ``u`` (both (B, 3)); returns K."""
     n = ok.shape[0]
-    w = np.empty((n, 3))
-    u = np.empty((n, 3))
     k = 0
     for b in range(1, n):
         if not (ok[b - 1] and ok[b]):
@@ -115,7 +120,7 @@ def _steps_kernel(
         u[k, 1] = up[b - 1, 1]
         u[k, 2] = up[b - 1, 2]
         k += 1
-    return w[:k].copy(), u[:k].copy()
+    return k
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -143,14 +148,19 @@ def _movement_steps(kin: BinKinematics, ok: B) -> tuple[F64, F64]:
     Turns about the earth vertical (axial rotation) have their axis (nearly) parallel to 'up'.
     One compiled pass (no (B, 3) temporaries).
     """
-    w, u = _steps_kernel(
+    n = ok.shape[0]
+    w = np.empty((n, 3))  # numpy, not numba: huge pages for a large array
+    u = np.empty((n, 3))
+    k = _steps_kernel(
         np.ascontiguousarray(kin.step),
         np.ascontiguousarray(kin.up),
         np.ascontiguousarray(ok),
         float(np.sin(np.radians(MOVE_MIN_DEG))),
         TURN_COS,
+        w,
+        u,
     )
-    return w, u
+    return w[:k].copy(), u[:k].copy()
 
 
 def _movement_axes_vertical(w: F64, up_mean: F64) -> F64 | None:

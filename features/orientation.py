@@ -148,28 +148,27 @@ def _flush_bin(
 ) -> None:  # fmt: skip
     """Add a bin's register accumulators to its row once (column 10 keeps the maximum)."""
     if 0 <= b < n_bins:
-        o = out[b]
-        o[0] += s0
-        o[1] += s1
-        o[2] += s2
-        o[3] += s3
-        o[4] += s4
-        o[5] += s5
-        o[6] += s6
-        o[7] += s7
-        o[8] += s8
-        o[9] += s9
-        if s10 > o[10]:
-            o[10] = s10
-        o[11] += s11
-        o[12] += s12
-        o[13] += s13
-        o[14] += s14
-        o[15] += s15
-        o[16] += s16
-        o[17] += s17
-        o[18] += s18
-        o[19] += s19
+        # out[b, k], not a row view: a view costs a reference count (a call) per flush
+        out[b, 0] += s0
+        out[b, 1] += s1
+        out[b, 2] += s2
+        out[b, 3] += s3
+        out[b, 4] += s4
+        out[b, 5] += s5
+        out[b, 6] += s6
+        out[b, 7] += s7
+        out[b, 8] += s8
+        out[b, 9] += s9
+        out[b, 10] = max(out[b, 10], s10)
+        out[b, 11] += s11
+        out[b, 12] += s12
+        out[b, 13] += s13
+        out[b, 14] += s14
+        out[b, 15] += s15
+        out[b, 16] += s16
+        out[b, 17] += s17
+        out[b, 18] += s18
+        out[b, 19] += s19
 
 
 @numba.njit(cache=True, fastmath=True, error_model="numpy")
@@ -179,10 +178,10 @@ def _run(
     gyro_dps: np.ndarray,
     pr: np.ndarray,
     bin_s: float,
-    n_bins: int,
-    per_sample: bool,
+    out: np.ndarray,
+    quats: np.ndarray,
     bias: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
+) -> None:
     """The filter loop (multi-rate). State lives in scalars so numba keeps it in registers.
 
     Every sample: gyro integration, the earth-frame accelerometer sum and the bin moments.
@@ -192,15 +191,16 @@ def _run(
     per block changes nothing physically but takes the long dependency chain of the correction
     out of the per-sample loop (about 3x faster).
 
-    ``bias`` (3,) is the initial gyro bias (rad/s) and receives the final one.
-
-    Returns (quaternions (N, 4) if ``per_sample`` else (0, 4), bins (n_bins, 20)).
+    ``out`` (n_bins, 20), zeros, receives the bins; ``quats`` ((N, 4) or (0, 4)) the quaternion of
+    every sample if it has N rows. ``bias`` (3,) is the initial gyro bias (rad/s) and receives the
+    final one. The caller allocates the arrays: numpy maps a large zeroed array in huge pages, a
+    numba allocation in 4-KB pages, whose first-touch faults cost ~13 ms per participant-day.
     """
     n = t_s.shape[0]
-    quats = np.empty((n if per_sample else 0, 4))
-    out = np.zeros((n_bins, N_COLS))
+    n_bins = out.shape[0]
+    per_sample = quats.shape[0] == n
     if n == 0:
-        return quats, out
+        return
     d2r = math.pi / 180.0
     kp = pr[0]
     ki = pr[1]
@@ -509,7 +509,6 @@ def _run(
     bias[0] = bx
     bias[1] = by
     bias[2] = bz
-    return quats, out
 
 
 def _warm_bias(t: F64, acc: np.ndarray, gyro: np.ndarray, pr: F64, warmup_s: float) -> F64:
@@ -523,7 +522,7 @@ def _warm_bias(t: F64, acc: np.ndarray, gyro: np.ndarray, pr: F64, warmup_s: flo
     if warmup_s > 0 and t.size:
         m = int(np.searchsorted(t, t[0] + warmup_s))
         if m > 1:
-            _run(t[:m], acc[:m], gyro[:m], pr, 1.0, 0, False, bias)
+            _run(t[:m], acc[:m], gyro[:m], pr, 1.0, np.zeros((0, N_COLS)), np.empty((0, 4)), bias)
     return bias
 
 
@@ -553,7 +552,9 @@ def orientation_quaternions(
     gyro = np.ascontiguousarray(gyro_dps, dtype=np.float64)
     t = np.arange(acc.shape[0], dtype=np.float64) / fs_hz if t_s is None else np.asarray(t_s, np.float64)
     pr = _params_array(params)
-    quats, _ = _run(t, acc, gyro, pr, 1.0, 0, True, _warm_bias(t, acc, gyro, pr, params.warmup_s))
+    quats = np.empty((t.shape[0], 4))
+    bias = _warm_bias(t, acc, gyro, pr, params.warmup_s)
+    _run(t, acc, gyro, pr, 1.0, np.zeros((0, N_COLS)), quats, bias)
     return quats
 
 
@@ -592,5 +593,6 @@ def orientation_bins(
     acc = np.ascontiguousarray(acc_g)
     gyro = np.ascontiguousarray(gyro_dps)
     pr = _params_array(params)
-    _, bins = _run(t, acc, gyro, pr, bin_s, n_bins, False, _warm_bias(t, acc, gyro, pr, params.warmup_s))
+    bins = np.zeros((n_bins, N_COLS))
+    _run(t, acc, gyro, pr, bin_s, bins, np.empty((0, 4)), _warm_bias(t, acc, gyro, pr, params.warmup_s))
     return bins
