@@ -278,6 +278,15 @@ def _run(
         wx = gx - bx
         wy = gy - by
         wz = gz - bz
+        # half-step rotation: off the sample-to-sample dependency chain of q
+        hx = hdt * wx
+        hy = hdt * wy
+        hz = hdt * wz
+        # one Newton step of 1/sqrt around 1 of q's norm (the step keeps |q| within ~1e-4 of 1),
+        # computed from q before the step, in parallel with it: the norm the step adds is taken out
+        # one sample later, and no sqrt, division or the step's own norm sits on the dependency chain;
+        # the correction update renormalises exactly
+        m = 1.5 - 0.5 * (qw * qw + qx * qx + qy * qy + qz * qz)
         # rotation matrix sensor->earth of the current estimate
         r00 = 1.0 - 2.0 * (qy * qy + qz * qz)
         r01 = 2.0 * (qx * qy - qw * qz)
@@ -298,31 +307,28 @@ def _run(
             ecnt += 1.0
         if not forward:
             # the rate sampled at t_i drives the step (t_{i-1}, t_i]
-            pw = qw + hdt * (-qx * wx - qy * wy - qz * wz)
-            px = qx + hdt * (qw * wx + qy * wz - qz * wy)
-            py = qy + hdt * (qw * wy - qx * wz + qz * wx)
-            pz = qz + hdt * (qw * wz + qx * wy - qy * wx)
-            # one Newton step of 1/sqrt around 1 (the step keeps |q| within ~1e-4 of 1): no sqrt or
-            # division on the sample-to-sample dependency chain; the block update renormalises exactly
-            m = 1.5 - 0.5 * (pw * pw + px * px + py * py + pz * pz)
+            pw = qw - qx * hx - qy * hy - qz * hz
+            px = qx + qw * hx + qy * hz - qz * hy
+            py = qy + qw * hy - qx * hz + qz * hx
+            pz = qz + qw * hz + qx * hy - qy * hx
             qw = pw * m
             qx = px * m
             qy = py * m
             qz = pz * m
         if per_sample:
-            quats[i, 0] = qw
-            quats[i, 1] = qx
-            quats[i, 2] = qy
-            quats[i, 3] = qz
+            # |q| is within ~(|w| dt / 2)^2 of 1 here (the step's norm is taken out a sample later):
+            # normalised exactly, a unit quaternion per sample
+            mq = 1.0 / math.sqrt(qw * qw + qx * qx + qy * qy + qz * qz)
+            quats[i, 0] = qw * mq
+            quats[i, 1] = qx * mq
+            quats[i, 2] = qy * mq
+            quats[i, 3] = qz * mq
         if forward:
             # the rate sampled at t_i drives the step [t_i, t_{i+1})
-            pw = qw + hdt * (-qx * wx - qy * wy - qz * wz)
-            px = qx + hdt * (qw * wx + qy * wz - qz * wy)
-            py = qy + hdt * (qw * wy - qx * wz + qz * wx)
-            pz = qz + hdt * (qw * wz + qx * wy - qy * wx)
-            # one Newton step of 1/sqrt around 1 (the step keeps |q| within ~1e-4 of 1): no sqrt or
-            # division on the sample-to-sample dependency chain; the block update renormalises exactly
-            m = 1.5 - 0.5 * (pw * pw + px * px + py * py + pz * pz)
+            pw = qw - qx * hx - qy * hy - qz * hz
+            px = qx + qw * hx + qy * hz - qz * hy
+            py = qy + qw * hy - qx * hz + qz * hx
+            pz = qz + qw * hz + qx * hy - qy * hx
             qw = pw * m
             qx = px * m
             qy = py * m
