@@ -55,11 +55,13 @@ def _head_vectors(bins: np.ndarray, mount: np.ndarray, out: np.ndarray) -> None:
     up in the head frame = M @ (R^T e_z) (R's third row); the head's forward axis in the earth
     frame = R @ (M^T e_x) = R @ M[0], whose horizontal direction is the yaw. The trigonometry is
     left to numpy, whose vectorised (SIMD) arcsin / arctan2 are ~20x faster than libm per bin.
-    ``out`` (5, B) is NaN-filled by the caller (numpy: huge pages for large arrays).
+    ``out`` (5, B) is allocated by the caller (numpy: huge pages for large arrays).
     """
     n = bins.shape[0]
     m0x, m0y, m0z = mount[0, 0], mount[0, 1], mount[0, 2]
     for b in range(n):
+        for k in range(5):
+            out[k, b] = np.nan  # every entry is written: ``out`` needs no fill pass
         if bins[b, 19] <= 0.0:
             continue
         u0 = bins[b, 6]
@@ -100,7 +102,7 @@ def _unwrap_deg(yaw_rad: np.ndarray, out: np.ndarray) -> None:
 
 def _euler(bins: F64, mount: F64) -> tuple[F64, F64, F64]:
     """Flexion, lateral flexion (deg) and forward-axis yaw (deg, unwrapped) per bin; NaN without data."""
-    v = np.full((5, bins.shape[0]), np.nan)
+    v = np.empty((5, bins.shape[0]))
     _head_vectors(bins, mount, v)
     r2d = 180.0 / math.pi
     flex = np.arcsin(v[0])

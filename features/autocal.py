@@ -85,13 +85,14 @@ def _still_moments(bins: np.ndarray, sd2_max: float, gyro_max: float, mag_tol: f
         c = bins[b, 19]
         if c < 3.0 or bins[b, 9] >= gyro_max:
             continue
-        mx = bins[b, 11] / c
-        my = bins[b, 12] / c
-        mz = bins[b, 13] / c
+        ic = 1.0 / c  # one division per bin, not six
+        mx = bins[b, 11] * ic
+        my = bins[b, 12] * ic
+        mz = bins[b, 13] * ic
         if (
-            bins[b, 14] / c - mx * mx >= sd2_max
-            or bins[b, 15] / c - my * my >= sd2_max
-            or bins[b, 16] / c - mz * mz >= sd2_max
+            bins[b, 14] * ic - mx * mx >= sd2_max
+            or bins[b, 15] * ic - my * my >= sd2_max
+            or bins[b, 16] * ic - mz * mz >= sd2_max
         ):
             continue
         a2 = mx * mx + my * my + mz * mz
@@ -181,7 +182,8 @@ def correct_row(bins: np.ndarray, b: int, ox: float, oy: float, oz: float) -> No
     the offset of a few mg: the neglected part is ~|o|^2, 1e-5 rad). ``C = exp([k]x)`` is built
     with the series of sin(t)/t and (1 - cos(t))/t^2, exact to rounding, so C stays orthonormal:
     the non-wear test reads bin-to-bin rotations of hundredths of a degree, which a merely
-    first-order (non-orthonormal) C would swamp. No square roots or divisions per bin.
+    first-order (non-orthonormal) C would swamp. No square roots or divisions per bin (the series'
+    constant divisors are folded into reciprocals at compile time).
     """
     r0 = bins[b, 0]
     r1 = bins[b, 1]
@@ -195,8 +197,8 @@ def correct_row(bins: np.ndarray, b: int, ox: float, oy: float, oz: float) -> No
     kx = -(r3 * ox + r4 * oy + r5 * oz)
     ky = r0 * ox + r1 * oy + r2 * oz
     t2 = kx * kx + ky * ky
-    sa = 1.0 - t2 / 6.0 + t2 * t2 / 120.0  # sin(t) / t
-    sb = 0.5 - t2 / 24.0 + t2 * t2 / 720.0  # (1 - cos(t)) / t^2
+    sa = 1.0 - t2 * (1.0 / 6.0) + t2 * t2 * (1.0 / 120.0)  # sin(t) / t
+    sb = 0.5 - t2 * (1.0 / 24.0) + t2 * t2 * (1.0 / 720.0)  # (1 - cos(t)) / t^2
     c00 = 1.0 - sb * ky * ky
     c01 = sb * kx * ky
     c02 = sa * ky

@@ -150,7 +150,13 @@ def process_day(
             continue
         span_lo, span_hi = min(span_lo, lo), max(span_hi, hi)
         bins = orientation_bins(
-            rec.t_s - lo * BIN_S, rec.acc_g, rec.gyro_dps, bin_s=BIN_S, n_bins=hi - lo, params=params
+            rec.t_s,
+            rec.acc_g,
+            rec.gyro_dps,
+            bin_s=BIN_S,
+            n_bins=hi - lo,
+            t_origin_s=lo * BIN_S,
+            params=params,
         )
         # accelerometer zero-g offset from the recording's still bins: tilts the vertical back
         # (correct_vertical, in the pass that computes the kinematics)

@@ -59,11 +59,16 @@ def _kinematics(
     With ``correct``, each bin's rotation is first tilted by the accelerometer offset (ox, oy, oz)
     in place (:func:`features.autocal.correct_row`), in the same pass. The arccos is left to
     numpy, whose vectorised (SIMD) arccos is ~20x faster than a libm call per bin. ``up``, ``step``
-    (B, 3) and ``cos`` (B,) are NaN-filled outputs allocated by numpy (large numba allocations are
-    not in huge pages: their first-touch page faults would cost more than the loop).
+    (B, 3) and ``cos`` (B,) are outputs allocated by numpy (large numba allocations are not in huge
+    pages: their first-touch page faults would cost more than the loop).
     """
     n = bins.shape[0]
+    nan = np.nan
     for b in range(n):
+        # every entry is written (NaN where undefined): the outputs need no fill pass
+        up[b, 0] = up[b, 1] = up[b, 2] = nan
+        step[b, 0] = step[b, 1] = step[b, 2] = nan
+        cos[b] = nan
         if bins[b, 19] <= 0.0:
             continue
         if correct:
@@ -73,9 +78,10 @@ def _kinematics(
         u2 = bins[b, 8]
         m = math.sqrt(u0 * u0 + u1 * u1 + u2 * u2)
         if m > 0.0:
-            up[b, 0] = u0 / m
-            up[b, 1] = u1 / m
-            up[b, 2] = u2 / m
+            inv = 1.0 / m  # one division, not three
+            up[b, 0] = u0 * inv
+            up[b, 1] = u1 * inv
+            up[b, 2] = u2 * inv
         if b == 0 or bins[b - 1, 19] <= 0.0:
             continue
         # D = R_a^T R_b with R row-major in columns 0..8: d_ij = sum_k A[k, i] B[k, j] (scalars, not
@@ -110,7 +116,7 @@ def _kinematics(
         step[b, 0] = 0.5 * (d21 - d12)
         step[b, 1] = 0.5 * (d02 - d20)
         step[b, 2] = 0.5 * (d10 - d01)
-        cos[b] = min(1.0, max(-1.0, (d00 + d11 + d22 - 1.0) / 2.0))
+        cos[b] = min(1.0, max(-1.0, (d00 + d11 + d22 - 1.0) * 0.5))
 
 
 def bin_kinematics(bins: F64, bin_s: float, *, offset_g: F64 | None = None) -> BinKinematics:
@@ -124,9 +130,9 @@ def bin_kinematics(bins: F64, bin_s: float, *, offset_g: F64 | None = None) -> B
         raise ValueError("bins must be C-contiguous to be corrected in place")
     o = np.zeros(3) if offset_g is None else np.asarray(offset_g, dtype=np.float64)
     n = bins.shape[0]
-    up = np.full((n, 3), np.nan)
-    step = np.full((n, 3), np.nan)
-    cos = np.full(n, np.nan)
+    up = np.empty((n, 3))
+    step = np.empty((n, 3))
+    cos = np.empty(n)
     _kinematics(np.ascontiguousarray(bins), float(o[0]), float(o[1]), float(o[2]), correct, up, step, cos)
     rate = np.arccos(cos)  # NaN stays NaN
     rate *= 180.0 / math.pi / float(bin_s)

@@ -177,6 +177,7 @@ def _run(
     acc_g: np.ndarray,
     gyro_dps: np.ndarray,
     pr: np.ndarray,
+    t_origin_s: float,
     bin_s: float,
     out: np.ndarray,
     quats: np.ndarray,
@@ -191,7 +192,8 @@ def _run(
     per block changes nothing physically but takes the long dependency chain of the correction
     out of the per-sample loop (about 3x faster).
 
-    ``out`` (n_bins, 20), zeros, receives the bins; ``quats`` ((N, 4) or (0, 4)) the quaternion of
+    ``out`` (n_bins, 20), zeros, receives the bins (sample i goes to bin
+    ``floor((t_s[i] - t_origin_s) / bin_s)``); ``quats`` ((N, 4) or (0, 4)) the quaternion of
     every sample if it has N rows. ``bias`` (3,) is the initial gyro bias (rad/s) and receives the
     final one. The caller allocates the arrays: numpy maps a large zeroed array in huge pages, a
     numba allocation in 4-KB pages, whose first-touch faults cost ~13 ms per participant-day.
@@ -333,7 +335,7 @@ def _run(
             qx = px * m
             qy = py * m
             qz = pz * m
-        b = int(ti * inv_bin)
+        b = int((ti - t_origin_s) * inv_bin)
         if b != cur_b:
             # registers -> memory once per bin, not a read-modify-write of a row per sample
             _flush_bin(
@@ -528,7 +530,7 @@ def _warm_bias(t: F64, acc: np.ndarray, gyro: np.ndarray, pr: F64, warmup_s: flo
     if warmup_s > 0 and t.size:
         m = int(np.searchsorted(t, t[0] + warmup_s))
         if m > 1:
-            _run(t[:m], acc[:m], gyro[:m], pr, 1.0, np.zeros((0, N_COLS)), np.empty((0, 4)), bias)
+            _run(t[:m], acc[:m], gyro[:m], pr, 0.0, 1.0, np.zeros((0, N_COLS)), np.empty((0, 4)), bias)
     return bias
 
 
@@ -560,7 +562,7 @@ def orientation_quaternions(
     pr = _params_array(params)
     quats = np.empty((t.shape[0], 4))
     bias = _warm_bias(t, acc, gyro, pr, params.warmup_s)
-    _run(t, acc, gyro, pr, 1.0, np.zeros((0, N_COLS)), quats, bias)
+    _run(t, acc, gyro, pr, 0.0, 1.0, np.zeros((0, N_COLS)), quats, bias)
     return quats
 
 
@@ -571,6 +573,7 @@ def orientation_bins(
     *,
     bin_s: float = 0.25,
     n_bins: int | None = None,
+    t_origin_s: float = 0.0,
     params: FilterParams = DEFAULT_FILTER,
 ) -> F64:
     """Fuse orientation and aggregate into fixed time bins in one compiled pass.
@@ -578,13 +581,16 @@ def orientation_bins(
     Parameters
     ----------
     t_s : (N,) float
-        Sample times in seconds since the start of the bin grid (e.g. local midnight); increasing.
+        Sample times in seconds (e.g. since local midnight); increasing.
     acc_g, gyro_dps : (N, 3) float32 or float64
         Accelerometer (g) and gyroscope (deg/s) in the sensor frame.
     bin_s : float
-        Bin width in seconds; sample ``i`` goes to bin ``floor(t_s[i] / bin_s)``.
+        Bin width in seconds; sample ``i`` goes to bin ``floor((t_s[i] - t_origin_s) / bin_s)``.
     n_bins : int, optional
         Number of bins (default: enough for the last sample).
+    t_origin_s : float
+        Start of the bin grid in the time base of ``t_s`` (saves the caller a shifted copy of
+        ``t_s``).
 
     Returns
     -------
@@ -595,10 +601,11 @@ def orientation_bins(
     """
     t = np.ascontiguousarray(t_s, dtype=np.float64)
     if n_bins is None:
-        n_bins = int(t[-1] / bin_s) + 1 if t.size else 0
+        n_bins = int((t[-1] - t_origin_s) / bin_s) + 1 if t.size else 0
     acc = np.ascontiguousarray(acc_g)
     gyro = np.ascontiguousarray(gyro_dps)
     pr = _params_array(params)
     bins = np.zeros((n_bins, N_COLS))
-    _run(t, acc, gyro, pr, bin_s, bins, np.empty((0, 4)), _warm_bias(t, acc, gyro, pr, params.warmup_s))
+    bias = _warm_bias(t, acc, gyro, pr, params.warmup_s)
+    _run(t, acc, gyro, pr, float(t_origin_s), bin_s, bins, np.empty((0, 4)), bias)
     return bins
