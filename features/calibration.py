@@ -259,12 +259,12 @@ def estimate_mounting(
     CalibrationError
         With fewer than ``MIN_WORN_S`` seconds of worn data.
     """
-    ok = worn & (bins[:, 19] > 0)
+    if kin is None:
+        kin = bin_kinematics(bins, bin_s)
+    ok = worn & kin.present
     worn_s = float(ok.sum() * bin_s)
     if worn_s < MIN_WORN_S:
         raise CalibrationError(f"only {worn_s:.0f} s of worn data; need {MIN_WORN_S:.0f} s")
-    if kin is None:
-        kin = bin_kinematics(bins, bin_s)
     rate = np.where(np.isfinite(kin.rate_dps), kin.rate_dps, np.inf)
     up = kin.up
     w_moves, _ = _movement_steps(kin, ok)

@@ -161,9 +161,10 @@ def process_day(
         # accelerometer zero-g offset from the recording's still bins: tilts the vertical back
         # (correct_vertical, in the pass that computes the kinematics)
         kin = bin_kinematics(bins, BIN_S, offset_g=fit_offset(bins))
-        rec_present = bins[:, 19] > 0
+        rec_present = kin.present
         new = rec_present & ~present[lo:hi]  # a second device on the same day only fills what is missing
-        nw = refine_nonwear_edges(nonwear_flags(bins, BIN_S, rate_dps=kin.rate_dps), bins, BIN_S)
+        nw0 = nonwear_flags(bins, BIN_S, rate_dps=kin.rate_dps, present=kin.present)
+        nw = refine_nonwear_edges(nw0, bins, BIN_S)
         wk = walking_flags(bins, BIN_S)
         worn = rec_present & ~nw
         for a, b, cal in _calibrate_segments(bins, worn, wk, kin, rec.recording_id):

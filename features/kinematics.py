@@ -32,15 +32,20 @@ class BinKinematics:
         the mean rotation axis from the previous bin, its length the sine of the angle turned.
     rate_dps : (B,) float
         Angle turned from the previous bin divided by the bin width (bias-free angular speed).
+    present : (B,) bool
+        Bins with data (sample count > 0).
     """
 
     up: F64
     step: F64
     rate_dps: F64
+    present: npt.NDArray[np.bool_]
 
     def slice(self, start: int, stop: int) -> BinKinematics:
         """The bins ``start:stop`` (views, no copies)."""
-        return BinKinematics(self.up[start:stop], self.step[start:stop], self.rate_dps[start:stop])
+        return BinKinematics(
+            self.up[start:stop], self.step[start:stop], self.rate_dps[start:stop], self.present[start:stop]
+        )
 
 
 @numba.njit(cache=True, fastmath=False, error_model="numpy")
@@ -53,13 +58,14 @@ def _kinematics(
     up: np.ndarray,
     step: np.ndarray,
     cos: np.ndarray,
+    present: np.ndarray,
 ) -> None:
     """Unit up, step vector and the cosine of the angle turned from the previous bin (NaN: no data).
 
     With ``correct``, each bin's rotation is first tilted by the accelerometer offset (ox, oy, oz)
     in place (:func:`features.autocal.correct_row`), in the same pass. The arccos is left to
     numpy, whose vectorised (SIMD) arccos is ~20x faster than a libm call per bin. ``up``, ``step``
-    (B, 3) and ``cos`` (B,) are outputs allocated by numpy (large numba allocations are not in huge
+    (B, 3), ``cos`` and ``present`` (B,) are outputs allocated by numpy (large numba allocations are not in huge
     pages: their first-touch page faults would cost more than the loop).
     """
     n = bins.shape[0]
@@ -69,7 +75,8 @@ def _kinematics(
         up[b, 0] = up[b, 1] = up[b, 2] = nan
         step[b, 0] = step[b, 1] = step[b, 2] = nan
         cos[b] = nan
-        if bins[b, 19] <= 0.0:
+        present[b] = bins[b, 19] > 0.0
+        if not present[b]:
             continue
         if correct:
             correct_row(bins, b, ox, oy, oz)
@@ -133,7 +140,10 @@ def bin_kinematics(bins: F64, bin_s: float, *, offset_g: F64 | None = None) -> B
     up = np.empty((n, 3))
     step = np.empty((n, 3))
     cos = np.empty(n)
-    _kinematics(np.ascontiguousarray(bins), float(o[0]), float(o[1]), float(o[2]), correct, up, step, cos)
+    present = np.empty(n, dtype=np.bool_)
+    _kinematics(
+        np.ascontiguousarray(bins), float(o[0]), float(o[1]), float(o[2]), correct, up, step, cos, present
+    )
     rate = np.arccos(cos)  # NaN stays NaN
     rate *= 180.0 / math.pi / float(bin_s)
-    return BinKinematics(up=up, step=step, rate_dps=rate)
+    return BinKinematics(up=up, step=step, rate_dps=rate, present=present)

@@ -139,7 +139,12 @@ def bin_rates_dps(bins: F64, bin_s: float) -> F64:
 
 
 def nonwear_flags(
-    bins: F64, bin_s: float, params: WearParams = DEFAULT_WEAR, *, rate_dps: F64 | None = None
+    bins: F64,
+    bin_s: float,
+    params: WearParams = DEFAULT_WEAR,
+    *,
+    rate_dps: F64 | None = None,
+    present: B | None = None,
 ) -> B:
     """(B,) True where the device was present but not worn.
 
@@ -149,11 +154,13 @@ def nonwear_flags(
         Output of :func:`features.orientation.orientation_bins`.
     rate_dps : (B,) float, optional
         :func:`bin_rates_dps` of ``bins`` if already computed.
+    present : (B,) bool, optional
+        ``bins[:, 19] > 0`` if already computed (e.g. ``BinKinematics.present``).
     """
     k = max(1, round(params.window_s / bin_s))
     n = bins.shape[0]
     rate = bin_rates_dps(bins, bin_s) if rate_dps is None else rate_dps
-    present = bins[:, 19] > 0
+    present = bins[:, 19] > 0 if present is None else present
     still = _still_windows(
         np.ascontiguousarray(bins),
         np.ascontiguousarray(rate),
