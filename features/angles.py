@@ -48,25 +48,23 @@ def up_in_sensor(bins: F64) -> F64:
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _euler(bins: np.ndarray, mount: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Flexion, lateral flexion (deg) and forward-axis yaw (deg, unwrapped) per bin; NaN without data.
+def _head_vectors(bins: np.ndarray, mount: np.ndarray, out: np.ndarray, present: np.ndarray) -> None:
+    """(5, B) per bin, NaN without data: the unit 'up' in the head frame as (-x clipped to [-1, 1],
+    y, z), then the horizontal part (x, y) of the head's forward axis in the earth frame.
 
     up in the head frame = M @ (R^T e_z) (R's third row); the head's forward axis in the earth
-    frame = R @ (M^T e_x) = R @ M[0], whose horizontal direction is the yaw. The yaw is unwrapped
-    along the bins with data (as ``np.unwrap`` would, in the same pass).
+    frame = R @ (M^T e_x) = R @ M[0], whose horizontal direction is the yaw. The trigonometry is
+    left to numpy, whose vectorised (SIMD) arcsin / arctan2 are ~20x faster than libm per bin.
+    ``out`` (5, B) and ``present`` (B,) bool (bins with data) are allocated by the caller (numpy:
+    huge pages for large arrays).
     """
     n = bins.shape[0]
-    flex = np.full(n, np.nan)
-    lat = np.full(n, np.nan)
-    yaw = np.full(n, np.nan)
-    r2d = 180.0 / math.pi
     m0x, m0y, m0z = mount[0, 0], mount[0, 1], mount[0, 2]
-    two_pi = 2.0 * math.pi
-    prev = 0.0
-    off = 0.0
-    first = True
     for b in range(n):
-        if bins[b, 19] <= 0.0:
+        for k in range(5):
+            out[k, b] = np.nan  # every entry is written: ``out`` needs no fill pass
+        present[b] = bins[b, 19] > 0.0
+        if not present[b]:
             continue
         u0 = bins[b, 6]
         u1 = bins[b, 7]
@@ -74,14 +72,27 @@ def _euler(bins: np.ndarray, mount: np.ndarray) -> tuple[np.ndarray, np.ndarray,
         nu = math.sqrt(u0 * u0 + u1 * u1 + u2 * u2)
         if nu <= 0.0:
             continue
-        hx = (mount[0, 0] * u0 + mount[0, 1] * u1 + mount[0, 2] * u2) / nu
-        hy = (mount[1, 0] * u0 + mount[1, 1] * u1 + mount[1, 2] * u2) / nu
-        hz = (mount[2, 0] * u0 + mount[2, 1] * u1 + mount[2, 2] * u2) / nu
-        flex[b] = math.asin(min(1.0, max(-1.0, -hx))) * r2d
-        lat[b] = math.atan2(hy, hz) * r2d
-        fx = bins[b, 0] * m0x + bins[b, 1] * m0y + bins[b, 2] * m0z
-        fy = bins[b, 3] * m0x + bins[b, 4] * m0y + bins[b, 5] * m0z
-        y = math.atan2(fy, fx)
+        inv = 1.0 / nu
+        out[0, b] = min(1.0, max(-1.0, -(mount[0, 0] * u0 + mount[0, 1] * u1 + mount[0, 2] * u2) * inv))
+        out[1, b] = (mount[1, 0] * u0 + mount[1, 1] * u1 + mount[1, 2] * u2) * inv
+        out[2, b] = (mount[2, 0] * u0 + mount[2, 1] * u1 + mount[2, 2] * u2) * inv
+        out[3, b] = bins[b, 0] * m0x + bins[b, 1] * m0y + bins[b, 2] * m0z
+        out[4, b] = bins[b, 3] * m0x + bins[b, 4] * m0y + bins[b, 5] * m0z
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _unwrap_deg(yaw_rad: np.ndarray, out: np.ndarray) -> None:
+    """``out``: yaw (deg) unwrapped along the finite entries (as ``np.unwrap``); NaN stays NaN."""
+    r2d = 180.0 / math.pi
+    two_pi = 2.0 * math.pi
+    prev = 0.0
+    off = 0.0
+    first = True
+    for b in range(yaw_rad.shape[0]):
+        y = yaw_rad[b]
+        if math.isnan(y):
+            out[b] = np.nan
+            continue
         if not first:
             d = y - prev
             if d > math.pi:
@@ -90,8 +101,24 @@ def _euler(bins: np.ndarray, mount: np.ndarray) -> tuple[np.ndarray, np.ndarray,
                 off += two_pi
         first = False
         prev = y
-        yaw[b] = (y + off) * r2d
-    return flex, lat, yaw
+        out[b] = (y + off) * r2d
+
+
+def _euler(bins: F64, mount: F64) -> tuple[F64, F64, F64, npt.NDArray[np.bool_]]:
+    """Flexion, lateral flexion (deg), forward-axis yaw (deg, unwrapped) per bin (NaN without data),
+    and which bins have data."""
+    n = bins.shape[0]
+    v = np.empty((5, n))
+    present = np.empty(n, dtype=np.bool_)
+    _head_vectors(bins, mount, v, present)
+    r2d = 180.0 / math.pi
+    flex = np.arcsin(v[0])
+    flex *= r2d
+    lat = np.arctan2(v[1], v[2])
+    lat *= r2d
+    yaw = np.empty(n)
+    _unwrap_deg(np.arctan2(v[4], v[3]), yaw)
+    return flex, lat, yaw, present
 
 
 @dataclass(frozen=True)
@@ -240,8 +267,9 @@ def head_angles(bins: F64, mount: F64, bin_s: float, params: RotationParams = DE
     params : RotationParams
         How rotation is referenced.
     """
-    present = bins[:, 19] > 0
-    flex, lat, yaw = _euler(np.ascontiguousarray(bins), np.ascontiguousarray(mount, dtype=np.float64))
+    flex, lat, yaw, present = _euler(
+        np.ascontiguousarray(bins), np.ascontiguousarray(mount, dtype=np.float64)
+    )
     rot = np.full(bins.shape[0], np.nan)
     if not present.any():
         return HeadAngles(flexion_deg=flex, lateral_deg=lat, rotation_deg=rot)

@@ -73,45 +73,76 @@ DEFAULT_AUTOCAL = AutocalParams()
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _normal_equations(
-    bins: np.ndarray, sd2_max: float, gyro_max: float, mag_tol: float, fit: np.ndarray, res_max: float
-) -> tuple[np.ndarray, np.ndarray, int]:
-    """X^T X (4, 4), X^T y (4,) and count of the still bins, rows x = (2a, 1), y = |a|^2.
+def _still_moments(bins: np.ndarray, sd2_max: float, gyro_max: float, mag_tol: float, out: np.ndarray) -> int:
+    """Mean acceleration (x, y, z) and its squared norm of the still bins into the first M rows of
+    ``out`` (B, 4), in one pass; returns M.
 
-    Bins whose residual against ``fit`` (o, c) exceeds ``res_max`` are left out (second pass).
-    One pass over the bins without temporaries: the fit costs ~1 ms per participant-day.
+    Still: at least 3 samples, mean angular speed below ``gyro_max``, every axis' variance below
+    ``sd2_max`` and ``| |a| - 1 |`` below ``mag_tol``.
     """
-    xtx = np.zeros((4, 4))
-    xty = np.zeros(4)
     n = 0
-    x = np.empty(4)
     for b in range(bins.shape[0]):
         c = bins[b, 19]
         if c < 3.0 or bins[b, 9] >= gyro_max:
             continue
-        mx = bins[b, 11] / c
-        my = bins[b, 12] / c
-        mz = bins[b, 13] / c
+        ic = 1.0 / c  # one division per bin, not six
+        mx = bins[b, 11] * ic
+        my = bins[b, 12] * ic
+        mz = bins[b, 13] * ic
         if (
-            bins[b, 14] / c - mx * mx >= sd2_max
-            or bins[b, 15] / c - my * my >= sd2_max
-            or bins[b, 16] / c - mz * mz >= sd2_max
+            bins[b, 14] * ic - mx * mx >= sd2_max
+            or bins[b, 15] * ic - my * my >= sd2_max
+            or bins[b, 16] * ic - mz * mz >= sd2_max
         ):
             continue
         a2 = mx * mx + my * my + mz * mz
         if abs(np.sqrt(a2) - 1.0) >= mag_tol:
             continue
-        x[0] = 2.0 * mx
-        x[1] = 2.0 * my
-        x[2] = 2.0 * mz
-        x[3] = 1.0
-        if abs(a2 - (x[0] * fit[0] + x[1] * fit[1] + x[2] * fit[2] + fit[3])) > res_max:
-            continue
-        for i in range(4):
-            xty[i] += x[i] * a2
-            for j in range(4):
-                xtx[i, j] += x[i] * x[j]
+        out[n, 0] = mx
+        out[n, 1] = my
+        out[n, 2] = mz
+        out[n, 3] = a2
         n += 1
+    return n
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _normal_equations(
+    still: np.ndarray, fit: np.ndarray, res_max: float
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """X^T X (4, 4), X^T y (4,) and count over the still bins (``_still_moments``), rows x = (2a, 1), y = |a|^2.
+
+    Bins whose residual against ``fit`` (o, c) exceeds ``res_max`` are left out (second pass).
+    """
+    # the ten distinct sums of x_i x_j and the four of x_i y in registers (x_3 = 1)
+    s00 = s01 = s02 = s03 = s11 = s12 = s13 = s22 = s23 = 0.0
+    y0 = y1 = y2 = y3 = 0.0
+    n = 0
+    for b in range(still.shape[0]):
+        a2 = still[b, 3]
+        x0 = 2.0 * still[b, 0]
+        x1 = 2.0 * still[b, 1]
+        x2 = 2.0 * still[b, 2]
+        if abs(a2 - (x0 * fit[0] + x1 * fit[1] + x2 * fit[2] + fit[3])) > res_max:
+            continue
+        y0 += x0 * a2
+        y1 += x1 * a2
+        y2 += x2 * a2
+        y3 += a2
+        s00 += x0 * x0
+        s01 += x0 * x1
+        s02 += x0 * x2
+        s03 += x0
+        s11 += x1 * x1
+        s12 += x1 * x2
+        s13 += x1
+        s22 += x2 * x2
+        s23 += x2
+        n += 1
+    xtx = np.array(
+        [[s00, s01, s02, s03], [s01, s11, s12, s13], [s02, s12, s22, s23], [s03, s13, s23, float(n)]]
+    )
+    xty = np.array([y0, y1, y2, y3])
     return xtx, xty, n
 
 
@@ -126,12 +157,13 @@ def fit_offset(bins: F64, params: AutocalParams = DEFAULT_AUTOCAL) -> F64:
     b = np.ascontiguousarray(bins)
     reg = np.diag([params.ridge, params.ridge, params.ridge, 0.0])
     fit = np.array([0.0, 0.0, 0.0, 1.0])
-    # pass 1: all still bins; pass 2: without the bins pass 1 does not explain (slow but
-    # accelerated movements that passed the stillness test), residual beyond res_max_g2
+    # one pass over the bins picks the still ones; fit 1: all of them; fit 2: without the bins fit 1
+    # does not explain (slow but accelerated movements that passed the stillness test)
+    buf = np.empty((b.shape[0], 4))  # numpy, not numba: huge pages for a large array
+    m = _still_moments(b, params.still_acc_sd_g**2, params.still_gyro_dps, params.magnitude_tol_g, buf)
+    still = buf[:m]
     for res_max in (np.inf, params.res_max_g2):
-        xtx, xty, n = _normal_equations(
-            b, params.still_acc_sd_g**2, params.still_gyro_dps, params.magnitude_tol_g, fit, res_max
-        )
+        xtx, xty, n = _normal_equations(still, fit, res_max)
         if n < params.min_bins:
             return np.zeros(3)
         fit = np.linalg.solve(xtx + reg, xty)
@@ -141,51 +173,57 @@ def fit_offset(bins: F64, params: AutocalParams = DEFAULT_AUTOCAL) -> F64:
     return np.asarray(o, dtype=np.float64)
 
 
-@numba.njit(cache=True, error_model="numpy")
-def _correct(bins: np.ndarray, ox: float, oy: float, oz: float) -> None:
-    """Tilt each bin's mean rotation (earth frame) so its vertical becomes the direction of up - o.
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def correct_row(bins: np.ndarray, b: int, ox: float, oy: float, oz: float) -> None:
+    """Tilt bin ``b``'s mean rotation (earth frame) so its vertical becomes the direction of up - o.
 
     In the earth frame the corrected vertical is ``e_z - R o`` (``R o``: the offset seen in the
     earth frame), reached by the small rotation about ``k = (-(R o)_y, (R o)_x, 0)`` (first order in
     the offset of a few mg: the neglected part is ~|o|^2, 1e-5 rad). ``C = exp([k]x)`` is built
     with the series of sin(t)/t and (1 - cos(t))/t^2, exact to rounding, so C stays orthonormal:
     the non-wear test reads bin-to-bin rotations of hundredths of a degree, which a merely
-    first-order (non-orthonormal) C would swamp. No square roots or divisions per bin.
+    first-order (non-orthonormal) C would swamp. No square roots or divisions per bin (the series'
+    constant divisors are folded into reciprocals at compile time).
     """
+    r0 = bins[b, 0]
+    r1 = bins[b, 1]
+    r2 = bins[b, 2]
+    r3 = bins[b, 3]
+    r4 = bins[b, 4]
+    r5 = bins[b, 5]
+    r6 = bins[b, 6]
+    r7 = bins[b, 7]
+    r8 = bins[b, 8]
+    kx = -(r3 * ox + r4 * oy + r5 * oz)
+    ky = r0 * ox + r1 * oy + r2 * oz
+    t2 = kx * kx + ky * ky
+    sa = 1.0 - t2 * (1.0 / 6.0) + t2 * t2 * (1.0 / 120.0)  # sin(t) / t
+    sb = 0.5 - t2 * (1.0 / 24.0) + t2 * t2 * (1.0 / 720.0)  # (1 - cos(t)) / t^2
+    c00 = 1.0 - sb * ky * ky
+    c01 = sb * kx * ky
+    c02 = sa * ky
+    c11 = 1.0 - sb * kx * kx
+    c12 = -sa * kx
+    c20 = -sa * ky
+    c21 = sa * kx
+    c22 = 1.0 - sb * t2
+    bins[b, 0] = c00 * r0 + c01 * r3 + c02 * r6
+    bins[b, 1] = c00 * r1 + c01 * r4 + c02 * r7
+    bins[b, 2] = c00 * r2 + c01 * r5 + c02 * r8
+    bins[b, 3] = c01 * r0 + c11 * r3 + c12 * r6
+    bins[b, 4] = c01 * r1 + c11 * r4 + c12 * r7
+    bins[b, 5] = c01 * r2 + c11 * r5 + c12 * r8
+    bins[b, 6] = c20 * r0 + c21 * r3 + c22 * r6
+    bins[b, 7] = c20 * r1 + c21 * r4 + c22 * r7
+    bins[b, 8] = c20 * r2 + c21 * r5 + c22 * r8
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _correct(bins: np.ndarray, ox: float, oy: float, oz: float) -> None:
+    """:func:`correct_row` on every bin with data."""
     for b in range(bins.shape[0]):
-        if bins[b, 19] <= 0.0:
-            continue
-        r0 = bins[b, 0]
-        r1 = bins[b, 1]
-        r2 = bins[b, 2]
-        r3 = bins[b, 3]
-        r4 = bins[b, 4]
-        r5 = bins[b, 5]
-        r6 = bins[b, 6]
-        r7 = bins[b, 7]
-        r8 = bins[b, 8]
-        kx = -(r3 * ox + r4 * oy + r5 * oz)
-        ky = r0 * ox + r1 * oy + r2 * oz
-        t2 = kx * kx + ky * ky
-        sa = 1.0 - t2 / 6.0 + t2 * t2 / 120.0  # sin(t) / t
-        sb = 0.5 - t2 / 24.0 + t2 * t2 / 720.0  # (1 - cos(t)) / t^2
-        c00 = 1.0 - sb * ky * ky
-        c01 = sb * kx * ky
-        c02 = sa * ky
-        c11 = 1.0 - sb * kx * kx
-        c12 = -sa * kx
-        c20 = -sa * ky
-        c21 = sa * kx
-        c22 = 1.0 - sb * t2
-        bins[b, 0] = c00 * r0 + c01 * r3 + c02 * r6
-        bins[b, 1] = c00 * r1 + c01 * r4 + c02 * r7
-        bins[b, 2] = c00 * r2 + c01 * r5 + c02 * r8
-        bins[b, 3] = c01 * r0 + c11 * r3 + c12 * r6
-        bins[b, 4] = c01 * r1 + c11 * r4 + c12 * r7
-        bins[b, 5] = c01 * r2 + c11 * r5 + c12 * r8
-        bins[b, 6] = c20 * r0 + c21 * r3 + c22 * r6
-        bins[b, 7] = c20 * r1 + c21 * r4 + c22 * r7
-        bins[b, 8] = c20 * r2 + c21 * r5 + c22 * r8
+        if bins[b, 19] > 0.0:
+            correct_row(bins, b, ox, oy, oz)
 
 
 def correct_vertical(bins: F64, offset_g: F64) -> None:

@@ -96,11 +96,16 @@ def _unit(v: F64) -> F64:
 
 @numba.njit(cache=True, error_model="numpy")
 def _steps_kernel(
-    step: np.ndarray, up: np.ndarray, ok: np.ndarray, min_norm: float, turn_cos: float
-) -> tuple[np.ndarray, np.ndarray]:
+    step: np.ndarray,
+    up: np.ndarray,
+    ok: np.ndarray,
+    min_norm: float,
+    turn_cos: float,
+    w: np.ndarray,
+    u: np.ndarray,
+) -> int:
+    """Movement steps into the first K rows of ``w`` and their 'up' into ``u`` (both (B, 3)); returns K."""
     n = ok.shape[0]
-    w = np.empty((n, 3))
-    u = np.empty((n, 3))
     k = 0
     for b in range(1, n):
         if not (ok[b - 1] and ok[b]):
@@ -120,7 +125,26 @@ def _steps_kernel(
         u[k, 1] = up[b - 1, 1]
         u[k, 2] = up[b - 1, 2]
         k += 1
-    return w[:k].copy(), u[:k].copy()
+    return k
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _masked_mean(x: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """(3,) mean of the rows of ``x`` (B, 3) where ``mask``: ``x[mask].mean(axis=0)`` in one pass
+    without the (M, 3) copy (row by row, in the same order; NaN when the mask is empty)."""
+    s0 = s1 = s2 = 0.0
+    n = 0
+    for b in range(x.shape[0]):
+        if mask[b]:
+            s0 += x[b, 0]
+            s1 += x[b, 1]
+            s2 += x[b, 2]
+            n += 1
+    out = np.empty(3)
+    out[0] = s0 / n
+    out[1] = s1 / n
+    out[2] = s2 / n
+    return out
 
 
 def _movement_steps(kin: BinKinematics, ok: B) -> tuple[F64, F64]:
@@ -129,14 +153,19 @@ def _movement_steps(kin: BinKinematics, ok: B) -> tuple[F64, F64]:
     Turns about the earth vertical (axial rotation) have their axis (nearly) parallel to 'up'.
     One compiled pass (no (B, 3) temporaries).
     """
-    w, u = _steps_kernel(
+    n = ok.shape[0]
+    w = np.empty((n, 3))  # numpy, not numba: huge pages for a large array
+    u = np.empty((n, 3))
+    k = _steps_kernel(
         np.ascontiguousarray(kin.step),
         np.ascontiguousarray(kin.up),
         np.ascontiguousarray(ok),
         float(np.sin(np.radians(MOVE_MIN_DEG))),
         TURN_COS,
+        w,
+        u,
     )
-    return w, u
+    return w[:k].copy(), u[:k].copy()
 
 
 def _movement_axes_vertical(w: F64, up_mean: F64) -> F64 | None:
@@ -249,19 +278,19 @@ def estimate_mounting(
     CalibrationError
         With fewer than ``MIN_WORN_S`` seconds of worn data.
     """
-    ok = worn & (bins[:, 19] > 0)
+    if kin is None:
+        kin = bin_kinematics(bins, bin_s)
+    ok = worn & kin.present
     worn_s = float(ok.sum() * bin_s)
     if worn_s < MIN_WORN_S:
         raise CalibrationError(f"only {worn_s:.0f} s of worn data; need {MIN_WORN_S:.0f} s")
-    if kin is None:
-        kin = bin_kinematics(bins, bin_s)
     rate = np.where(np.isfinite(kin.rate_dps), kin.rate_dps, np.inf)
     up = kin.up
     w_moves, _ = _movement_steps(kin, ok)
     walk = walking & ok
     walking_s = float(walk.sum() * bin_s)
     # up is finite wherever a bin has data (ok implies data), so a plain mean is enough
-    z = _movement_axes_vertical(w_moves, up[ok].mean(axis=0))
+    z = _movement_axes_vertical(w_moves, _masked_mean(up, ok))
     method = "movement_axes"
     if z is None and walking_s >= MIN_WALK_S:
         acc_sum = bins[walk, 11:14].sum(axis=0)  # gait accelerations average out over a bout
@@ -277,7 +306,7 @@ def estimate_mounting(
     quiet = ok & (rate < 10.0)
     if quiet.sum() < 10:
         quiet = ok
-    lean = up[quiet].mean(axis=0)
+    lean = _masked_mean(up, quiet)
     lean_h = lean - (lean @ z) * z
     if (
         reference is None

@@ -13,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from features.angles import head_angles
-from features.autocal import correct_vertical, fit_offset
+from features.autocal import fit_offset
 from features.calibration import STRONG_LEAN_DEG, Calibration, estimate_mounting
 from features.errors import CalibrationError
 from features.kinematics import BinKinematics, bin_kinematics
@@ -150,26 +150,34 @@ def process_day(
             continue
         span_lo, span_hi = min(span_lo, lo), max(span_hi, hi)
         bins = orientation_bins(
-            rec.t_s - lo * BIN_S, rec.acc_g, rec.gyro_dps, bin_s=BIN_S, n_bins=hi - lo, params=params
+            rec.t_s,
+            rec.acc_g,
+            rec.gyro_dps,
+            bin_s=BIN_S,
+            n_bins=hi - lo,
+            t_origin_s=lo * BIN_S,
+            params=params,
         )
         # accelerometer zero-g offset from the recording's still bins: tilts the vertical back
-        correct_vertical(bins, fit_offset(bins))
-        rec_present = bins[:, 19] > 0
+        # (correct_vertical, in the pass that computes the kinematics)
+        kin = bin_kinematics(bins, BIN_S, offset_g=fit_offset(bins))
+        rec_present = kin.present
         new = rec_present & ~present[lo:hi]  # a second device on the same day only fills what is missing
-        kin = bin_kinematics(bins, BIN_S)
-        nw = refine_nonwear_edges(nonwear_flags(bins, BIN_S, rate_dps=kin.rate_dps), bins, BIN_S)
+        nw0 = nonwear_flags(bins, BIN_S, rate_dps=kin.rate_dps, present=kin.present)
+        nw = refine_nonwear_edges(nw0, bins, BIN_S)
         wk = walking_flags(bins, BIN_S)
         worn = rec_present & ~nw
         for a, b, cal in _calibrate_segments(bins, worn, wk, kin, rec.recording_id):
             cals.append(SegmentCalibration(rec.recording_id, lo + a, lo + b, cal))
             ang = head_angles(bins[a:b], cal.mount, BIN_S)
+            # copyto(where=) writes in place, without the gathers of boolean indexing
             take = new[a:b]
-            flex[lo + a : lo + b][take] = ang.flexion_deg[take]
-            lat[lo + a : lo + b][take] = ang.lateral_deg[take]
-            rot[lo + a : lo + b][take] = ang.rotation_deg[take]
-        gyro[lo:hi][new] = bins[new, 9]
-        nonwear[lo:hi][new] = nw[new]
-        walking[lo:hi][new] = wk[new]
+            np.copyto(flex[lo + a : lo + b], ang.flexion_deg, where=take)
+            np.copyto(lat[lo + a : lo + b], ang.lateral_deg, where=take)
+            np.copyto(rot[lo + a : lo + b], ang.rotation_deg, where=take)
+        np.copyto(gyro[lo:hi], bins[:, 9], where=new)
+        np.copyto(nonwear[lo:hi], nw, where=new)
+        np.copyto(walking[lo:hi], wk, where=new)
         present[lo:hi] |= rec_present
     worn_all = present & ~nonwear & np.isfinite(flex)
     values["present_h"] = float(present.sum()) * BIN_S / 3600.0

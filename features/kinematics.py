@@ -14,6 +14,8 @@ import numba
 import numpy as np
 import numpy.typing as npt
 
+from features.autocal import correct_row
+
 F64 = npt.NDArray[np.float64]
 
 
@@ -30,58 +32,118 @@ class BinKinematics:
         the mean rotation axis from the previous bin, its length the sine of the angle turned.
     rate_dps : (B,) float
         Angle turned from the previous bin divided by the bin width (bias-free angular speed).
+    present : (B,) bool
+        Bins with data (sample count > 0).
     """
 
     up: F64
     step: F64
     rate_dps: F64
+    present: npt.NDArray[np.bool_]
 
     def slice(self, start: int, stop: int) -> BinKinematics:
         """The bins ``start:stop`` (views, no copies)."""
-        return BinKinematics(self.up[start:stop], self.step[start:stop], self.rate_dps[start:stop])
+        return BinKinematics(
+            self.up[start:stop], self.step[start:stop], self.rate_dps[start:stop], self.present[start:stop]
+        )
 
 
 @numba.njit(cache=True, fastmath=False, error_model="numpy")
-def _kinematics(bins: np.ndarray, bin_s: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _kinematics(
+    bins: np.ndarray,
+    ox: float,
+    oy: float,
+    oz: float,
+    correct: bool,
+    up: np.ndarray,
+    step: np.ndarray,
+    cos: np.ndarray,
+    present: np.ndarray,
+) -> None:
+    """Unit up, step vector and the cosine of the angle turned from the previous bin (NaN: no data).
+
+    With ``correct``, each bin's rotation is first tilted by the accelerometer offset (ox, oy, oz)
+    in place (:func:`features.autocal.correct_row`), in the same pass. The arccos is left to
+    numpy, whose vectorised (SIMD) arccos is ~20x faster than a libm call per bin. ``up``, ``step``
+    (B, 3), ``cos`` and ``present`` (B,) are outputs allocated by numpy (large numba allocations are not in huge
+    pages: their first-touch page faults would cost more than the loop).
+    """
     n = bins.shape[0]
-    up = np.full((n, 3), np.nan)
-    step = np.full((n, 3), np.nan)
-    rate = np.full(n, np.nan)
-    r2d = 180.0 / math.pi
+    nan = np.nan
     for b in range(n):
-        if bins[b, 19] <= 0.0:
+        # every entry is written (NaN where undefined): the outputs need no fill pass
+        up[b, 0] = up[b, 1] = up[b, 2] = nan
+        step[b, 0] = step[b, 1] = step[b, 2] = nan
+        cos[b] = nan
+        present[b] = bins[b, 19] > 0.0
+        if not present[b]:
             continue
+        if correct:
+            correct_row(bins, b, ox, oy, oz)
         u0 = bins[b, 6]
         u1 = bins[b, 7]
         u2 = bins[b, 8]
         m = math.sqrt(u0 * u0 + u1 * u1 + u2 * u2)
         if m > 0.0:
-            up[b, 0] = u0 / m
-            up[b, 1] = u1 / m
-            up[b, 2] = u2 / m
+            inv = 1.0 / m  # one division, not three
+            up[b, 0] = u0 * inv
+            up[b, 1] = u1 * inv
+            up[b, 2] = u2 * inv
         if b == 0 or bins[b - 1, 19] <= 0.0:
             continue
-        # D = R_a^T R_b with R row-major in columns 0..8: d_ij = sum_k A[k, i] B[k, j]
-        a = bins[b - 1]
-        q = bins[b]
-        d00 = a[0] * q[0] + a[3] * q[3] + a[6] * q[6]
-        d11 = a[1] * q[1] + a[4] * q[4] + a[7] * q[7]
-        d22 = a[2] * q[2] + a[5] * q[5] + a[8] * q[8]
-        d21 = a[2] * q[1] + a[5] * q[4] + a[8] * q[7]
-        d12 = a[1] * q[2] + a[4] * q[5] + a[7] * q[8]
-        d02 = a[0] * q[2] + a[3] * q[5] + a[6] * q[8]
-        d20 = a[2] * q[0] + a[5] * q[3] + a[8] * q[6]
-        d10 = a[1] * q[0] + a[4] * q[3] + a[7] * q[6]
-        d01 = a[0] * q[1] + a[3] * q[4] + a[6] * q[7]
+        # D = R_a^T R_b with R row-major in columns 0..8: d_ij = sum_k A[k, i] B[k, j] (scalars, not
+        # row views: a view costs a reference count, i.e. a call, per bin)
+        a0 = bins[b - 1, 0]
+        a1 = bins[b - 1, 1]
+        a2 = bins[b - 1, 2]
+        a3 = bins[b - 1, 3]
+        a4 = bins[b - 1, 4]
+        a5 = bins[b - 1, 5]
+        a6 = bins[b - 1, 6]
+        a7 = bins[b - 1, 7]
+        a8 = bins[b - 1, 8]
+        q0 = bins[b, 0]
+        q1 = bins[b, 1]
+        q2 = bins[b, 2]
+        q3 = bins[b, 3]
+        q4 = bins[b, 4]
+        q5 = bins[b, 5]
+        q6 = bins[b, 6]
+        q7 = bins[b, 7]
+        q8 = bins[b, 8]
+        d00 = a0 * q0 + a3 * q3 + a6 * q6
+        d11 = a1 * q1 + a4 * q4 + a7 * q7
+        d22 = a2 * q2 + a5 * q5 + a8 * q8
+        d21 = a2 * q1 + a5 * q4 + a8 * q7
+        d12 = a1 * q2 + a4 * q5 + a7 * q8
+        d02 = a0 * q2 + a3 * q5 + a6 * q8
+        d20 = a2 * q0 + a5 * q3 + a8 * q6
+        d10 = a1 * q0 + a4 * q3 + a7 * q6
+        d01 = a0 * q1 + a3 * q4 + a6 * q7
         step[b, 0] = 0.5 * (d21 - d12)
         step[b, 1] = 0.5 * (d02 - d20)
         step[b, 2] = 0.5 * (d10 - d01)
-        c = min(1.0, max(-1.0, (d00 + d11 + d22 - 1.0) / 2.0))
-        rate[b] = math.acos(c) * r2d / bin_s
-    return up, step, rate
+        cos[b] = min(1.0, max(-1.0, (d00 + d11 + d22 - 1.0) * 0.5))
 
 
-def bin_kinematics(bins: F64, bin_s: float) -> BinKinematics:
-    """Kinematics of every bin of :func:`features.orientation.orientation_bins` output (B, 20)."""
-    up, step, rate = _kinematics(np.ascontiguousarray(bins), float(bin_s))
-    return BinKinematics(up=up, step=step, rate_dps=rate)
+def bin_kinematics(bins: F64, bin_s: float, *, offset_g: F64 | None = None) -> BinKinematics:
+    """Kinematics of every bin of :func:`features.orientation.orientation_bins` output (B, 20).
+
+    ``offset_g`` (3,): first apply :func:`features.autocal.correct_vertical` with this
+    accelerometer offset to ``bins`` (in place, which must then be C-contiguous), in the same pass.
+    """
+    correct = offset_g is not None and bool(np.any(offset_g))
+    if correct and not bins.flags.c_contiguous:
+        raise ValueError("bins must be C-contiguous to be corrected in place")
+    o = np.zeros(3) if offset_g is None else np.asarray(offset_g, dtype=np.float64)
+    n = bins.shape[0]
+    up = np.empty((n, 3))
+    step = np.empty((n, 3))
+    cos = np.empty(n)
+    present = np.empty(n, dtype=np.bool_)
+    _kinematics(
+        np.ascontiguousarray(bins), float(o[0]), float(o[1]), float(o[2]), correct, up, step, cos, present
+    )
+    rate = np.arccos(cos)  # NaN stays NaN
+    rate *= 180.0 / math.pi / float(bin_s)
+    return BinKinematics(up=up, step=step, rate_dps=rate, present=present)

@@ -183,28 +183,27 @@ def _flush_bin(
 ) -> None:  # fmt: skip
     """Add a bin's register accumulators to its row once (column 10 keeps the maximum)."""
     if 0 <= b < n_bins:
-        o = out[b]
-        o[0] += s0
-        o[1] += s1
-        o[2] += s2
-        o[3] += s3
-        o[4] += s4
-        o[5] += s5
-        o[6] += s6
-        o[7] += s7
-        o[8] += s8
-        o[9] += s9
-        if s10 > o[10]:
-            o[10] = s10
-        o[11] += s11
-        o[12] += s12
-        o[13] += s13
-        o[14] += s14
-        o[15] += s15
-        o[16] += s16
-        o[17] += s17
-        o[18] += s18
-        o[19] += s19
+        # out[b, k], not a row view: a view costs a reference count (a call) per flush
+        out[b, 0] += s0
+        out[b, 1] += s1
+        out[b, 2] += s2
+        out[b, 3] += s3
+        out[b, 4] += s4
+        out[b, 5] += s5
+        out[b, 6] += s6
+        out[b, 7] += s7
+        out[b, 8] += s8
+        out[b, 9] += s9
+        out[b, 10] = max(out[b, 10], s10)
+        out[b, 11] += s11
+        out[b, 12] += s12
+        out[b, 13] += s13
+        out[b, 14] += s14
+        out[b, 15] += s15
+        out[b, 16] += s16
+        out[b, 17] += s17
+        out[b, 18] += s18
+        out[b, 19] += s19
 
 
 @numba.njit(cache=True, fastmath=True, error_model="numpy")
@@ -213,11 +212,12 @@ def _run(
     acc_g: np.ndarray,
     gyro_dps: np.ndarray,
     pr: np.ndarray,
+    t_origin_s: float,
     bin_s: float,
-    n_bins: int,
-    per_sample: bool,
+    out: np.ndarray,
+    quats: np.ndarray,
     bias: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
+) -> None:
     """The filter loop (multi-rate). State lives in scalars so numba keeps it in registers.
 
     Every sample: gyro integration, the earth-frame accelerometer sum and the bin moments.
@@ -227,15 +227,17 @@ def _run(
     per block changes nothing physically but takes the long dependency chain of the correction
     out of the per-sample loop (about 3x faster).
 
-    ``bias`` (3,) is the initial gyro bias (rad/s) and receives the final one.
-
-    Returns (quaternions (N, 4) if ``per_sample`` else (0, 4), bins (n_bins, 20)).
+    ``out`` (n_bins, 20), zeros, receives the bins (sample i goes to bin
+    ``floor((t_s[i] - t_origin_s) / bin_s)``); ``quats`` ((N, 4) or (0, 4)) the quaternion of
+    every sample if it has N rows. ``bias`` (3,) is the initial gyro bias (rad/s) and receives the
+    final one. The caller allocates the arrays: numpy maps a large zeroed array in huge pages, a
+    numba allocation in 4-KB pages, whose first-touch faults cost ~13 ms per participant-day.
     """
     n = t_s.shape[0]
-    quats = np.empty((n if per_sample else 0, 4))
-    out = np.zeros((n_bins, N_COLS))
+    n_bins = out.shape[0]
+    per_sample = quats.shape[0] == n
     if n == 0:
-        return quats, out
+        return
     d2r = math.pi / 180.0
     kp = pr[0]
     ki = pr[1]
@@ -315,6 +317,15 @@ def _run(
         wx = gx - bx
         wy = gy - by
         wz = gz - bz
+        # half-step rotation: off the sample-to-sample dependency chain of q
+        hx = hdt * wx
+        hy = hdt * wy
+        hz = hdt * wz
+        # one Newton step of 1/sqrt around 1 of q's norm (the step keeps |q| within ~1e-4 of 1),
+        # computed from q before the step, in parallel with it: the norm the step adds is taken out
+        # one sample later, and no sqrt, division or the step's own norm sits on the dependency chain;
+        # the correction update renormalises exactly
+        m = 1.5 - 0.5 * (qw * qw + qx * qx + qy * qy + qz * qz)
         # rotation matrix sensor->earth of the current estimate
         r00 = 1.0 - 2.0 * (qy * qy + qz * qz)
         r01 = 2.0 * (qx * qy - qw * qz)
@@ -335,36 +346,33 @@ def _run(
             ecnt += 1.0
         if not forward:
             # the rate sampled at t_i drives the step (t_{i-1}, t_i]
-            pw = qw + hdt * (-qx * wx - qy * wy - qz * wz)
-            px = qx + hdt * (qw * wx + qy * wz - qz * wy)
-            py = qy + hdt * (qw * wy - qx * wz + qz * wx)
-            pz = qz + hdt * (qw * wz + qx * wy - qy * wx)
-            # one Newton step of 1/sqrt around 1 (the step keeps |q| within ~1e-4 of 1): no sqrt or
-            # division on the sample-to-sample dependency chain; the block update renormalises exactly
-            m = 1.5 - 0.5 * (pw * pw + px * px + py * py + pz * pz)
+            pw = qw - qx * hx - qy * hy - qz * hz
+            px = qx + qw * hx + qy * hz - qz * hy
+            py = qy + qw * hy - qx * hz + qz * hx
+            pz = qz + qw * hz + qx * hy - qy * hx
             qw = pw * m
             qx = px * m
             qy = py * m
             qz = pz * m
         if per_sample:
-            quats[i, 0] = qw
-            quats[i, 1] = qx
-            quats[i, 2] = qy
-            quats[i, 3] = qz
+            # |q| is within ~(|w| dt / 2)^2 of 1 here (the step's norm is taken out a sample later):
+            # normalised exactly, a unit quaternion per sample
+            mq = 1.0 / math.sqrt(qw * qw + qx * qx + qy * qy + qz * qz)
+            quats[i, 0] = qw * mq
+            quats[i, 1] = qx * mq
+            quats[i, 2] = qy * mq
+            quats[i, 3] = qz * mq
         if forward:
             # the rate sampled at t_i drives the step [t_i, t_{i+1})
-            pw = qw + hdt * (-qx * wx - qy * wy - qz * wz)
-            px = qx + hdt * (qw * wx + qy * wz - qz * wy)
-            py = qy + hdt * (qw * wy - qx * wz + qz * wx)
-            pz = qz + hdt * (qw * wz + qx * wy - qy * wx)
-            # one Newton step of 1/sqrt around 1 (the step keeps |q| within ~1e-4 of 1): no sqrt or
-            # division on the sample-to-sample dependency chain; the block update renormalises exactly
-            m = 1.5 - 0.5 * (pw * pw + px * px + py * py + pz * pz)
+            pw = qw - qx * hx - qy * hy - qz * hz
+            px = qx + qw * hx + qy * hz - qz * hy
+            py = qy + qw * hy - qx * hz + qz * hx
+            pz = qz + qw * hz + qx * hy - qy * hx
             qw = pw * m
             qx = px * m
             qy = py * m
             qz = pz * m
-        b = int(ti * inv_bin)
+        b = int((ti - t_origin_s) * inv_bin)
         if b != cur_b:
             # registers -> memory once per bin, not a read-modify-write of a row per sample
             _flush_bin(
@@ -547,7 +555,6 @@ def _run(
     bias[0] = bx
     bias[1] = by
     bias[2] = bz
-    return quats, out
 
 
 def _warm_bias(t: F64, acc: np.ndarray, gyro: np.ndarray, pr: F64, warmup_s: float) -> F64:
@@ -561,7 +568,7 @@ def _warm_bias(t: F64, acc: np.ndarray, gyro: np.ndarray, pr: F64, warmup_s: flo
     if warmup_s > 0 and t.size:
         m = int(np.searchsorted(t, t[0] + warmup_s))
         if m > 1:
-            _run(t[:m], acc[:m], gyro[:m], pr, 1.0, 0, False, bias)
+            _run(t[:m], acc[:m], gyro[:m], pr, 0.0, 1.0, np.zeros((0, N_COLS)), np.empty((0, 4)), bias)
     return bias
 
 
@@ -591,7 +598,9 @@ def orientation_quaternions(
     gyro = np.ascontiguousarray(gyro_dps, dtype=np.float64)
     t = np.arange(acc.shape[0], dtype=np.float64) / fs_hz if t_s is None else np.asarray(t_s, np.float64)
     pr = _params_array(params, t)
-    quats, _ = _run(t, acc, gyro, pr, 1.0, 0, True, _warm_bias(t, acc, gyro, pr, params.warmup_s))
+    quats = np.empty((t.shape[0], 4))
+    bias = _warm_bias(t, acc, gyro, pr, params.warmup_s)
+    _run(t, acc, gyro, pr, 0.0, 1.0, np.zeros((0, N_COLS)), quats, bias)
     return quats
 
 
@@ -602,6 +611,7 @@ def orientation_bins(
     *,
     bin_s: float = 0.25,
     n_bins: int | None = None,
+    t_origin_s: float = 0.0,
     params: FilterParams = DEFAULT_FILTER,
 ) -> F64:
     """Fuse orientation and aggregate into fixed time bins in one compiled pass.
@@ -609,13 +619,16 @@ def orientation_bins(
     Parameters
     ----------
     t_s : (N,) float
-        Sample times in seconds since the start of the bin grid (e.g. local midnight); increasing.
+        Sample times in seconds (e.g. since local midnight); increasing.
     acc_g, gyro_dps : (N, 3) float32 or float64
         Accelerometer (g) and gyroscope (deg/s) in the sensor frame.
     bin_s : float
-        Bin width in seconds; sample ``i`` goes to bin ``floor(t_s[i] / bin_s)``.
+        Bin width in seconds; sample ``i`` goes to bin ``floor((t_s[i] - t_origin_s) / bin_s)``.
     n_bins : int, optional
         Number of bins (default: enough for the last sample).
+    t_origin_s : float
+        Start of the bin grid in the time base of ``t_s`` (saves the caller a shifted copy of
+        ``t_s``).
 
     Returns
     -------
@@ -626,9 +639,11 @@ def orientation_bins(
     """
     t = np.ascontiguousarray(t_s, dtype=np.float64)
     if n_bins is None:
-        n_bins = int(t[-1] / bin_s) + 1 if t.size else 0
+        n_bins = int((t[-1] - t_origin_s) / bin_s) + 1 if t.size else 0
     acc = np.ascontiguousarray(acc_g)
     gyro = np.ascontiguousarray(gyro_dps)
     pr = _params_array(params, t)
-    _, bins = _run(t, acc, gyro, pr, bin_s, n_bins, False, _warm_bias(t, acc, gyro, pr, params.warmup_s))
+    bins = np.zeros((n_bins, N_COLS))
+    bias = _warm_bias(t, acc, gyro, pr, params.warmup_s)
+    _run(t, acc, gyro, pr, float(t_origin_s), bin_s, bins, np.empty((0, 4)), bias)
     return bins

@@ -79,6 +79,15 @@ def _static_bouts(x: np.ndarray, y: np.ndarray, z: np.ndarray, ok: np.ndarray, t
     return out[:k]
 
 
+@numba.njit(cache=True)
+def _run_medians(x: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Median of ``x[starts[k]:ends[k]]`` for every run k (one call instead of one per run)."""
+    out = np.empty(starts.shape[0])
+    for k in range(starts.shape[0]):
+        out[k] = np.median(x[starts[k] : ends[k]])
+    return out
+
+
 def posture_features(
     flex_deg: F64,
     lat_deg: F64,
@@ -121,9 +130,10 @@ def posture_features(
     excess_min = 0.0
     # a hold shorter than the shortest limit (1 min at 85 deg) cannot exceed: skip those runs
     long_runs = (e - s) * bin_s / 60.0 > ISO_HOLD_AT_MAX_MIN
-    for a, b in zip(s[long_runs], e[long_runs], strict=True):
+    s_long, e_long = s[long_runs], e[long_runs]
+    limits = iso11226_max_hold_min(_run_medians(np.asarray(flex_deg, np.float64), s_long, e_long))
+    for a, b, limit in zip(s_long.tolist(), e_long.tolist(), limits.tolist(), strict=True):
         dur_min = (b - a) * bin_s / 60.0
-        limit = float(iso11226_max_hold_min(np.array([np.median(flex_deg[a:b])]))[0])
         if dur_min > limit:
             n_exceed += 1
             excess_min += dur_min - limit

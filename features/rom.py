@@ -10,8 +10,10 @@ drops about 6 deg during a headache [Hall & Robinson 2004; Hall 2010].
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 import numpy.typing as npt
 from scipy.ndimage import minimum_filter1d
@@ -49,6 +51,46 @@ class RomParams:
 DEFAULT_ROM = RomParams()
 
 
+@numba.njit(cache=True, error_model="numpy")
+def _held_extremes(angle_deg: np.ndarray, ok: np.ndarray, hold: int) -> tuple[float, float]:
+    """Largest rolling minimum over ``hold`` bins of ``angle`` and of ``-angle`` (-180 where not ok).
+
+    Same windows as ``scipy.ndimage.minimum_filter1d(x, hold, mode="nearest")`` (bins
+    ``i - hold // 2 ... i - hold // 2 + hold - 1``, clipped at the ends: the repeated edge value
+    adds nothing to a minimum); both sides of a plane in one pass without temporaries.
+    """
+    n = angle_deg.shape[0]
+    top_pos = -np.inf
+    top_neg = -np.inf
+    half = hold // 2
+    for i in range(n):
+        lo = max(0, i - half)
+        hi = min(n, i - half + hold)
+        mn = np.inf
+        mx = -np.inf
+        gap = False
+        for j in range(lo, hi):
+            v = angle_deg[j]
+            if not (ok[j] and math.isfinite(v)):
+                gap = True
+                break
+            mn = min(mn, v)
+            mx = max(mx, v)
+        if gap:
+            # a window with an unusable bin holds -180 on both sides
+            mn = -180.0
+            mx = 180.0
+        top_pos = max(top_pos, mn)
+        top_neg = max(top_neg, -mx)
+    return top_pos, top_neg
+
+
+def _held_max(angle_deg: F64, ok: B, sign: float, hold: int) -> float:
+    """Largest rolling minimum over ``hold`` bins of ``sign * angle`` (-180 where not ok; -inf if empty)."""
+    pos, neg = _held_extremes(np.asarray(angle_deg, np.float64), np.asarray(ok, np.bool_), hold)
+    return pos if sign > 0 else neg
+
+
 def envelope_deg(
     angle_deg: F64, ok: B, sign: float, bin_s: float, params: RomParams = DEFAULT_ROM
 ) -> float | None:
@@ -63,17 +105,17 @@ def envelope_deg(
     bin_s : float
         Bin width (s).
     """
-    x = np.where(ok & np.isfinite(angle_deg), sign * angle_deg, np.nan)
-    # gaps become low values so no peak spans them
-    x = np.where(np.isfinite(x), x, -180.0)
     hold = max(1, round(params.hold_s / bin_s))
-    if hold > 1:
-        x = minimum_filter1d(x, size=hold, mode="nearest")
     if params.percentile >= 100.0:
         # the largest held peak is the maximum of the held signal (its prominence is the whole
         # swing below it), so the peak search is not needed
-        top = float(x.max()) if x.size else -180.0
+        top = _held_max(angle_deg, ok, sign, hold)
         return top if top > 0 else None
+    x = np.where(ok & np.isfinite(angle_deg), sign * angle_deg, np.nan)
+    # gaps become low values so no peak spans them
+    x = np.where(np.isfinite(x), x, -180.0)
+    if hold > 1:
+        x = minimum_filter1d(x, size=hold, mode="nearest")
     peaks, _ = find_peaks(x, prominence=params.min_prominence_deg)
     heights = x[peaks]
     heights = heights[heights > 0]
@@ -90,8 +132,19 @@ def rom_features(
     """ROM envelopes per plane and side and totals per plane (deg)."""
     planes = (flex_deg, lat_deg, rot_deg)
     out: dict[str, float | None] = {}
-    for name, axis, sign in ROM_SIDES:
-        out[f"rom_{name}_deg"] = envelope_deg(planes[axis], worn, sign, bin_s, params)
+    if params.percentile >= 100.0:
+        # both sides of a plane in one pass (see envelope_deg)
+        hold = max(1, round(params.hold_s / bin_s))
+        ok = np.asarray(worn, np.bool_)
+        for axis, plane in enumerate(planes):
+            tops = _held_extremes(np.asarray(plane, np.float64), ok, hold)
+            for name, ax, sign in ROM_SIDES:
+                if ax == axis:
+                    top = tops[0] if sign > 0 else tops[1]
+                    out[f"rom_{name}_deg"] = top if top > 0 else None
+    else:
+        for name, axis, sign in ROM_SIDES:
+            out[f"rom_{name}_deg"] = envelope_deg(planes[axis], worn, sign, bin_s, params)
     for total, a, b in (
         ("sagittal", "flexion", "extension"),
         ("lateral", "lateral_left", "lateral_right"),

@@ -14,8 +14,10 @@ computed on worn bins and report the hours they cover.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 import numpy.typing as npt
 
@@ -41,15 +43,6 @@ class WearParams:
 DEFAULT_WEAR = WearParams()
 
 
-def _window_sums(x: F64, k: int) -> F64:
-    """Sum of consecutive non-overlapping groups of ``k`` rows (trailing partial group kept)."""
-    n = x.shape[0]
-    pad = (-n) % k
-    if pad:
-        x = np.concatenate([x, np.zeros((pad, *x.shape[1:]))])
-    return x.reshape(-1, k, *x.shape[1:]).sum(axis=1)
-
-
 def runs(mask: B) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
     """Start and end (exclusive) indices of the True runs of a boolean array."""
     m = np.concatenate([[False], mask, [False]])
@@ -57,12 +50,77 @@ def runs(mask: B) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
     return d[0::2].astype(np.int64), d[1::2].astype(np.int64)
 
 
-def _keep_long_runs(mask: B, min_len: int) -> B:
-    out = np.zeros_like(mask)
-    s, e = runs(mask)
-    for a, b in zip(s, e, strict=True):
-        if b - a >= min_len:
-            out[a:b] = True
+@numba.njit(cache=True)
+def _keep_long_runs(mask: np.ndarray, min_len: int) -> np.ndarray:
+    """``mask`` with its True runs shorter than ``min_len`` cleared (one pass)."""
+    n = mask.shape[0]
+    out = np.zeros(n, dtype=np.bool_)
+    i = 0
+    while i < n:
+        if not mask[i]:
+            i += 1
+            continue
+        j = i
+        while j < n and mask[j]:
+            j += 1
+        if j - i >= min_len:
+            out[i:j] = True
+        i = j
+    return out
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _still_windows(bins: np.ndarray, rate: np.ndarray, k: int, sd_max: float, rate_max: float) -> np.ndarray:
+    """Per window of ``k`` bins: per-axis acceleration SD below ``sd_max`` on >= 2 axes, mean of
+    the finite bin rates below ``rate_max`` and data present (one pass over the bins)."""
+    n = bins.shape[0]
+    nw = (n + k - 1) // k
+    out = np.zeros(nw, dtype=np.bool_)
+    for w in range(nw):
+        sx = sy = sz = qx = qy = qz = cnt = rs = rn = 0.0
+        for b in range(w * k, min(n, w * k + k)):
+            sx += bins[b, 11]
+            sy += bins[b, 12]
+            sz += bins[b, 13]
+            qx += bins[b, 14]
+            qy += bins[b, 15]
+            qz += bins[b, 16]
+            cnt += bins[b, 19]
+            r = rate[b]
+            if math.isfinite(r):
+                rs += r
+                rn += 1.0
+        if cnt <= 0.0 or rn <= 0.0 or not rs / rn < rate_max:
+            continue
+        mx = sx / cnt
+        my = sy / cnt
+        mz = sz / cnt
+        n_still = 0
+        for q, m in ((qx, mx), (qy, my), (qz, mz)):
+            if math.sqrt(max(q / cnt - m * m, 0.0)) < sd_max:
+                n_still += 1
+        out[w] = n_still >= 2
+    return out
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _walk_windows(bins: np.ndarray, k: int, sd_min: float, sd_max: float, gyro_max: float) -> np.ndarray:
+    """Per window of ``k`` bins: |a| SD within [sd_min, sd_max] and mean angular speed <= gyro_max."""
+    n = bins.shape[0]
+    nw = (n + k - 1) // k
+    out = np.zeros(nw, dtype=np.bool_)
+    for w in range(nw):
+        s = q = cnt = g = 0.0
+        for b in range(w * k, min(n, w * k + k)):
+            s += bins[b, 17]
+            q += bins[b, 18]
+            cnt += bins[b, 19]
+            g += bins[b, 9] * bins[b, 19]
+        if cnt <= 0.0:
+            continue
+        m = s / cnt
+        sd = math.sqrt(max(q / cnt - m * m, 0.0))
+        out[w] = sd >= sd_min and sd <= sd_max and g / cnt <= gyro_max
     return out
 
 
@@ -81,7 +139,12 @@ def bin_rates_dps(bins: F64, bin_s: float) -> F64:
 
 
 def nonwear_flags(
-    bins: F64, bin_s: float, params: WearParams = DEFAULT_WEAR, *, rate_dps: F64 | None = None
+    bins: F64,
+    bin_s: float,
+    params: WearParams = DEFAULT_WEAR,
+    *,
+    rate_dps: F64 | None = None,
+    present: B | None = None,
 ) -> B:
     """(B,) True where the device was present but not worn.
 
@@ -91,21 +154,20 @@ def nonwear_flags(
         Output of :func:`features.orientation.orientation_bins`.
     rate_dps : (B,) float, optional
         :func:`bin_rates_dps` of ``bins`` if already computed.
+    present : (B,) bool, optional
+        ``bins[:, 19] > 0`` if already computed (e.g. ``BinKinematics.present``).
     """
     k = max(1, round(params.window_s / bin_s))
     n = bins.shape[0]
-    s = _window_sums(bins[:, 11:20], k)  # ax ay az sums, squares, |a| sum, |a|^2 sum, count
     rate = bin_rates_dps(bins, bin_s) if rate_dps is None else rate_dps
-    present = bins[:, 19] > 0
-    rs = _window_sums(np.where(np.isfinite(rate), rate, 0.0), k)
-    rn = _window_sums(np.isfinite(rate).astype(np.float64), k)
-    cnt = s[:, 8]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = s[:, 0:3] / cnt[:, None]
-        var = s[:, 3:6] / cnt[:, None] - mean**2
-        sd = np.sqrt(np.maximum(var, 0.0))
-        rate_mean = rs / rn
-    still = ((sd < params.still_acc_sd_g).sum(axis=1) >= 2) & (rate_mean < params.still_rate_dps) & (cnt > 0)
+    present = bins[:, 19] > 0 if present is None else present
+    still = _still_windows(
+        np.ascontiguousarray(bins),
+        np.ascontiguousarray(rate),
+        k,
+        params.still_acc_sd_g,
+        params.still_rate_dps,
+    )
     min_windows = int(np.ceil(params.min_nonwear_min * 60.0 / (k * bin_s)))
     still = _keep_long_runs(still, min_windows)
     return _expand(still, k, n) & present
@@ -143,21 +205,25 @@ def refine_nonwear_edges(
     n = out.size
     pad = round(handling_s / bin_s)
     reach = round(max_extend_s / bin_s)
-    present = bins[:, 19] > 0  # empty bins (a short data gap) neither stop nor count
-    cnt = np.maximum(bins[:, 19], 1.0)
-    acc_mean = bins[:, 11:14] / cnt[:, None]
+
+    def acc_mean(sl: slice) -> F64:
+        # only the bins around each run: a day-long (B, 3) temporary would cost more than the search
+        return bins[sl, 11:14] / np.maximum(bins[sl, 19], 1.0)[:, None]
+
     s, e = runs(nonwear)
     for a, b in zip(s.tolist(), e.tolist(), strict=True):
         # still = the raw acceleration stays where the device lay and the gyro shows no turning
+        # (empty bins, a short data gap, neither stop nor count)
         lo = max(0, a - reach)
-        moving = present[lo:a] & (
-            (np.abs(acc_mean[lo:a] - acc_mean[a]).max(axis=1) > still_acc_g) | ~(bins[lo:a, 9] < still_dps)
+        moving = (bins[lo:a, 19] > 0) & (
+            (np.abs(acc_mean(slice(lo, a)) - acc_mean(slice(a, a + 1))).max(axis=1) > still_acc_g)
+            | ~(bins[lo:a, 9] < still_dps)
         )
         before = np.flatnonzero(moving[::-1])
         a2 = a - (int(before[0]) if before.size else a - lo)
         hi = min(n, b + reach)
-        moving = present[b:hi] & (
-            (np.abs(acc_mean[b:hi] - acc_mean[b - 1]).max(axis=1) > still_acc_g)
+        moving = (bins[b:hi, 19] > 0) & (
+            (np.abs(acc_mean(slice(b, hi)) - acc_mean(slice(b - 1, b))).max(axis=1) > still_acc_g)
             | ~(bins[b:hi, 9] < still_dps)
         )
         after = np.flatnonzero(moving)
@@ -175,18 +241,12 @@ def walking_flags(bins: F64, bin_s: float, params: WearParams = DEFAULT_WEAR) ->
     """
     k = max(1, round(params.walk_window_s / bin_s))
     n = bins.shape[0]
-    s = _window_sums(bins[:, [17, 18, 19]], k)
-    g = _window_sums(bins[:, 9:10] * bins[:, 19:20], k)[:, 0]
-    cnt = s[:, 2]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        m = s[:, 0] / cnt
-        sd = np.sqrt(np.maximum(s[:, 1] / cnt - m * m, 0.0))
-        gyro_mean = g / cnt
-    cand = (
-        (cnt > 0)
-        & (sd >= params.walk_acc_sd_min_g)
-        & (sd <= params.walk_acc_sd_max_g)
-        & (gyro_mean <= params.walk_gyro_max_dps)
+    cand = _walk_windows(
+        np.ascontiguousarray(bins),
+        k,
+        params.walk_acc_sd_min_g,
+        params.walk_acc_sd_max_g,
+        params.walk_gyro_max_dps,
     )
     cand = _keep_long_runs(cand, int(np.ceil(params.min_walk_s / (k * bin_s))))
     return _expand(cand, k, n)
