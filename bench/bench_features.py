@@ -192,6 +192,8 @@ def _sim() -> dict[str, float]:
     above30 = max(
         abs(d.above30_error_min) / max(d.above30_true_min, 1e-9) for d in acc.days if d.above30_true_min >= 5
     )
+    # the issue: "over a whole simulated cohort ...: minutes above 30 deg within 5 %"
+    above30_cohort = sum(d.above30_error_min for d in acc.days) / sum(d.above30_true_min for d in acc.days)
     wear = max(abs(d.wear_error_min) for d in acc.days)
     out = {
         "sim_flexion_rmse_deg": acc.flexion_rmse_deg,
@@ -201,6 +203,7 @@ def _sim() -> dict[str, float]:
         "sim_rom_envelope_max_error_flexion_lateral_deg": float(np.nanmax(rom[:, :4])),
         "sim_mounting_max_error_deg": mount,
         "sim_above30_max_rel_error_pct": 100.0 * above30,
+        "sim_above30_cohort_rel_error_pct": 100.0 * above30_cohort,
         "sim_wear_max_error_min": wear,
     }
     print(
@@ -208,8 +211,8 @@ def _sim() -> dict[str, float]:
         f"{out['sim_flexion_rmse_deg']:.2f} deg, lateral {out['sim_lateral_rmse_deg']:.2f} (targets <= 2); ROM "
         f"envelope error mean {out['sim_rom_envelope_error_deg']:.2f}, max {out['sim_rom_envelope_max_error_deg']:.2f} "
         f"deg (flex/lat max {out['sim_rom_envelope_max_error_flexion_lateral_deg']:.2f}; target <= 3); mounting max "
-        f"{mount:.2f} deg; minutes > 30 deg max error {out['sim_above30_max_rel_error_pct']:.1f} % on days with >= 5 min "
-        f"(target <= 5 %); wear max error {wear:.2f} min (target <= 10)"
+        f"{mount:.2f} deg; minutes > 30 deg over the cohort {out['sim_above30_cohort_rel_error_pct']:+.2f} % (target "
+        f"within 5 %), worst single day {out['sim_above30_max_rel_error_pct']:.1f} % on days with >= 5 min; wear max error {wear:.2f} min (target <= 10)"
     )
     return out
 
