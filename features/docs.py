@@ -42,7 +42,8 @@ quiet run >= 3 s in the segment's first 3 min, within 15 deg flexion and 10 deg 
 of neutral) is the rotation zero of the wear segment, i.e. the trunk is assumed not to turn
 relative to that heading. Where the 5-min rolling median heading departs from it by more than
 15 deg the trunk is taken to have turned (no one holds the head turned that far for minutes) and,
-like segments without such a hold and data after a gap > 1 s (the head may have turned unseen),
+like segments without such a hold, data after a gap > 1 s and data after any missing bin next
+to a turn faster than 20 deg/s (the head turned unseen: a lost BLE packet mid-turn),
 rotation falls back to an excursion from the 2-min rolling median heading; that fallback includes
 the head's habitual turn of the moment (a few degrees) in its reference. On the simulator (whose
 trunk never turns) this took the rotation envelope error of the 3-participant accuracy cohort
