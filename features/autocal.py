@@ -173,6 +173,28 @@ def fit_offset(bins: F64, params: AutocalParams = DEFAULT_AUTOCAL) -> F64:
     return np.asarray(o, dtype=np.float64)
 
 
+@numba.njit(cache=True, inline="always")
+def rotation_of_bin(
+    bins: np.ndarray, b: int
+) -> tuple[float, float, float, float, float, float, float, float, float]:
+    """Bin ``b``'s mean rotation (columns 0..8, row-major) as 9 scalars.
+
+    Scalars, not a row view: inside a compiled per-bin loop a view costs a reference count, i.e. a
+    call, per bin.
+    """
+    return (
+        bins[b, 0],
+        bins[b, 1],
+        bins[b, 2],
+        bins[b, 3],
+        bins[b, 4],
+        bins[b, 5],
+        bins[b, 6],
+        bins[b, 7],
+        bins[b, 8],
+    )
+
+
 @numba.njit(cache=True, error_model="numpy", inline="always")
 def correct_row(bins: np.ndarray, b: int, ox: float, oy: float, oz: float) -> None:
     """Tilt bin ``b``'s mean rotation (earth frame) so its vertical becomes the direction of up - o.
@@ -185,15 +207,7 @@ def correct_row(bins: np.ndarray, b: int, ox: float, oy: float, oz: float) -> No
     first-order (non-orthonormal) C would swamp. No square roots or divisions per bin (the series'
     constant divisors are folded into reciprocals at compile time).
     """
-    r0 = bins[b, 0]
-    r1 = bins[b, 1]
-    r2 = bins[b, 2]
-    r3 = bins[b, 3]
-    r4 = bins[b, 4]
-    r5 = bins[b, 5]
-    r6 = bins[b, 6]
-    r7 = bins[b, 7]
-    r8 = bins[b, 8]
+    r0, r1, r2, r3, r4, r5, r6, r7, r8 = rotation_of_bin(bins, b)
     kx = -(r3 * ox + r4 * oy + r5 * oz)
     ky = r0 * ox + r1 * oy + r2 * oz
     t2 = kx * kx + ky * ky

@@ -14,7 +14,7 @@ import numba
 import numpy as np
 import numpy.typing as npt
 
-from features.autocal import correct_row
+from features.autocal import correct_row, rotation_of_bin
 
 F64 = npt.NDArray[np.float64]
 
@@ -91,26 +91,9 @@ def _kinematics(
             up[b, 2] = u2 * inv
         if b == 0 or bins[b - 1, 19] <= 0.0:
             continue
-        # D = R_a^T R_b with R row-major in columns 0..8: d_ij = sum_k A[k, i] B[k, j] (scalars, not
-        # row views: a view costs a reference count, i.e. a call, per bin)
-        a0 = bins[b - 1, 0]
-        a1 = bins[b - 1, 1]
-        a2 = bins[b - 1, 2]
-        a3 = bins[b - 1, 3]
-        a4 = bins[b - 1, 4]
-        a5 = bins[b - 1, 5]
-        a6 = bins[b - 1, 6]
-        a7 = bins[b - 1, 7]
-        a8 = bins[b - 1, 8]
-        q0 = bins[b, 0]
-        q1 = bins[b, 1]
-        q2 = bins[b, 2]
-        q3 = bins[b, 3]
-        q4 = bins[b, 4]
-        q5 = bins[b, 5]
-        q6 = bins[b, 6]
-        q7 = bins[b, 7]
-        q8 = bins[b, 8]
+        # D = R_a^T R_b with R row-major in columns 0..8: d_ij = sum_k A[k, i] B[k, j]
+        a0, a1, a2, a3, a4, a5, a6, a7, a8 = rotation_of_bin(bins, b - 1)
+        q0, q1, q2, q3, q4, q5, q6, q7, q8 = rotation_of_bin(bins, b)
         d00 = a0 * q0 + a3 * q3 + a6 * q6
         d11 = a1 * q1 + a4 * q4 + a7 * q7
         d22 = a2 * q2 + a5 * q5 + a8 * q8

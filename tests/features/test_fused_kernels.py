@@ -9,7 +9,7 @@ from scipy.ndimage import minimum_filter1d
 from features.autocal import correct_vertical
 from features.kinematics import bin_kinematics
 from features.orientation import orientation_bins
-from features.rom import RomParams, rom_features
+from features.rom import ROM_SIDES, RomParams, rom_features
 from features.synthetic import synthesize
 
 
@@ -55,14 +55,7 @@ def test_rom_envelopes_equal_the_rolling_minimum_of_scipy(hold_s: float) -> None
         worn = rng.random(n) < 0.9
         got = rom_features(*planes, worn, 0.25, RomParams(hold_s=hold_s))
         hold = max(1, round(hold_s / 0.25))
-        for name, plane, sign in (
-            ("flexion", 0, 1.0),
-            ("extension", 0, -1.0),
-            ("lateral_right", 1, 1.0),
-            ("lateral_left", 1, -1.0),
-            ("rotation_right", 2, 1.0),
-            ("rotation_left", 2, -1.0),
-        ):
+        for name, plane, sign in ROM_SIDES:
             x = np.where(worn & np.isfinite(planes[plane]), sign * planes[plane], -180.0)
             top = float(minimum_filter1d(x, size=hold, mode="nearest").max()) if n else -180.0
             assert got[f"rom_{name}_deg"] == (top if top > 0 else None)
