@@ -48,8 +48,8 @@ rotation falls back to an excursion from the 2-min rolling median heading; that 
 the head's habitual turn of the moment (a few degrees) in its reference. On the simulator (whose
 trunk never turns) this took the rotation envelope error of the 3-participant accuracy cohort
 from max 5.9 / RMS 3.1 deg to 3.6 / 1.3 (seeds 12-14: 7.1-9.0 -> 2.7-3.9 max); on today's
-24-participant accuracy cohort (71 wear days) it is max 7.1 / RMS 1.5, 10 days above 3 deg
-(a second such cohort, seed 12: 12.1 / 2.1, 14 of 69 days). Longer rolling medians of the raw
+24-participant accuracy cohort (71 wear days) it is max 5.0 / RMS 1.2, 7 days above 3 deg
+(a second such cohort, seed 12: 12.1 / 2.0, 12 of 69 days). Longer rolling medians of the raw
 heading were worse (vertical-bias drift up to 0.1 deg/s: 27 deg at 20 min), and even a drift-free
 rolling median is dominated by the longest posture bout in its window. Centring excursions on the
 midpoint of each window's left/right extremes was rejected: it would erase left/right asymmetry,

@@ -86,6 +86,12 @@ class FilterParams:
     warmup_s : float
         The gyro bias is first learnt over this many seconds at the start, then the whole
         recording is fused from that bias (see :func:`_warm_bias`).
+    warmup_bias_tau_s : float
+        The rest bias time constant of that warm-up pass. Short, unlike ``rest_bias_tau_s``: the
+        recording starts with the donning's quiet hold (5-10 s), and a turn-on bias of a
+        deg/s left half-learnt there becomes heading drift that the rotation reference has to
+        undo. Measured on two 24-participant accuracy cohorts, 30 s -> 3 s: rotation envelope
+        RMS 1.51 -> 1.24 and 2.05 -> 1.96 deg, flexion/extension envelope max 2.01 -> 1.04 deg.
     update_s : float
         Period of rest detection and the gyro-bias update (the gyro is integrated every sample).
     correct_s : float
@@ -112,6 +118,7 @@ class FilterParams:
     warmup_s: float = 60.0
     rest_long_s: float = 5.0
     rest_long_bias_tau_s: float = 3.0
+    warmup_bias_tau_s: float = 3.0
 
 
 DEFAULT_FILTER = FilterParams()
@@ -557,7 +564,9 @@ def _run(
     bias[2] = bz
 
 
-def _warm_bias(t: F64, acc: np.ndarray, gyro: np.ndarray, pr: F64, warmup_s: float) -> F64:
+def _warm_bias(
+    t: F64, acc: np.ndarray, gyro: np.ndarray, pr: F64, warmup_s: float, warmup_bias_tau_s: float
+) -> F64:
     """Gyro bias (rad/s, (3,)) learnt by running the filter once over the first ``warmup_s``.
 
     A recording usually starts with the device being put on and a quiet moment (the wear protocol's
@@ -568,7 +577,9 @@ def _warm_bias(t: F64, acc: np.ndarray, gyro: np.ndarray, pr: F64, warmup_s: flo
     if warmup_s > 0 and t.size:
         m = int(np.searchsorted(t, t[0] + warmup_s))
         if m > 1:
-            _run(t[:m], acc[:m], gyro[:m], pr, 0.0, 1.0, np.zeros((0, N_COLS)), np.empty((0, 4)), bias)
+            pw = pr.copy()
+            pw[7] = warmup_bias_tau_s  # the rest bias time constant of the warm-up pass
+            _run(t[:m], acc[:m], gyro[:m], pw, 0.0, 1.0, np.zeros((0, N_COLS)), np.empty((0, 4)), bias)
     return bias
 
 
@@ -599,7 +610,7 @@ def orientation_quaternions(
     t = np.arange(acc.shape[0], dtype=np.float64) / fs_hz if t_s is None else np.asarray(t_s, np.float64)
     pr = _params_array(params, t)
     quats = np.empty((t.shape[0], 4))
-    bias = _warm_bias(t, acc, gyro, pr, params.warmup_s)
+    bias = _warm_bias(t, acc, gyro, pr, params.warmup_s, params.warmup_bias_tau_s)
     _run(t, acc, gyro, pr, 0.0, 1.0, np.zeros((0, N_COLS)), quats, bias)
     return quats
 
@@ -644,6 +655,6 @@ def orientation_bins(
     gyro = np.ascontiguousarray(gyro_dps)
     pr = _params_array(params, t)
     bins = np.zeros((n_bins, N_COLS))
-    bias = _warm_bias(t, acc, gyro, pr, params.warmup_s)
+    bias = _warm_bias(t, acc, gyro, pr, params.warmup_s, params.warmup_bias_tau_s)
     _run(t, acc, gyro, pr, float(t_origin_s), bin_s, bins, np.empty((0, 4)), bias)
     return bins

@@ -41,7 +41,7 @@ def test_flexion_and_lateral_rmse_over_worn_time(accuracy: SimAccuracy) -> None:
 # turns green-by-accident into a failure, so the marker must go the day a fix meets the target.
 ROTATION_GAP = pytest.mark.xfail(
     strict=True,
-    reason="rotation envelopes reach ~7 deg error on 10 of 71 days (RMS 1.5): the drift-corrected "
+    reason="rotation envelopes reach ~5 deg error on 7 of 71 days (RMS 1.2): the drift-corrected "
     "heading anchored to the donning's neutral hold still drifts over a wear segment (docs/features.md)",
 )
 
