@@ -42,6 +42,13 @@ def home_param() -> Param:
     return Param(None, type=["null", "string"], description="nuchal home (default: $NUCHAL_HOME)")
 
 
+def home_root(params: dict[str, Any] | None) -> str:
+    """The run's nuchal home folder (from its `home` parameter), created if missing; call in tasks."""
+    from nuchal.home import Home
+
+    return str(Home.resolve((params or {}).get("home")).ensure().root)
+
+
 _DEFAULT_STAFF = os.environ.get("NUCHAL_STAFF_EMAIL", "study-staff@localhost")
 
 

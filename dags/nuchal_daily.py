@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from airflow.sdk import CronDataIntervalTimetable, dag, get_current_context, task
-from nuchal_common import FEATURES, PREDICTIONS, default_args, home_param
+from nuchal_common import FEATURES, PREDICTIONS, default_args, home_param, home_root
 
 
 @dag(
@@ -36,11 +36,9 @@ def nuchal_daily() -> None:
     ) -> dict[str, str]:
         """The run's partition keys: the home folder and the day named by the logical date."""
         from nuchal import pipeline
-        from nuchal.home import Home
 
         assert logical_date is not None
-        home = Home.resolve((params or {}).get("home")).ensure()
-        return {"home": str(home.root), "day": pipeline.as_day(logical_date).isoformat()}
+        return {"home": home_root(params), "day": pipeline.as_day(logical_date).isoformat()}
 
     @task
     def participants(keys: dict[str, str]) -> list[str]:

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from airflow.sdk import CronTriggerTimetable, Param, dag, task
-from nuchal_common import DIARY, IMU, default_args, home_param
+from nuchal_common import DIARY, IMU, default_args, home_param, home_root
 
 
 @dag(
@@ -32,9 +32,7 @@ from nuchal_common import DIARY, IMU, default_args, home_param
 def nuchal_ingest() -> None:
     @task(pool="default_pool")  # touches no warehouse: no need to queue for the writer slot
     def resolve_home(params: dict[str, Any] | None = None) -> str:
-        from nuchal.home import Home
-
-        return str(Home.resolve((params or {}).get("home")).ensure().root)
+        return home_root(params)
 
     @task(outlets=[IMU, DIARY])
     def import_inbox(home: str, params: dict[str, Any] | None = None) -> dict[str, Any]:

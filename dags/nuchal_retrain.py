@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from airflow.sdk import CronTriggerTimetable, dag, task
-from nuchal_common import MODEL, default_args, home_param
+from nuchal_common import MODEL, default_args, home_param, home_root
 
 
 @dag(
@@ -35,12 +35,10 @@ def nuchal_retrain() -> None:
     ) -> dict[str, str]:
         """The run's keys: the home folder and the last day of data the models may see."""
         from nuchal import pipeline
-        from nuchal.home import Home
 
         assert logical_date is not None
-        home = Home.resolve((params or {}).get("home")).ensure()
         as_of = pipeline.as_day(logical_date) - timedelta(days=1)
-        return {"home": str(home.root), "as_of": as_of.isoformat()}
+        return {"home": home_root(params), "as_of": as_of.isoformat()}
 
     @task
     def train(keys: dict[str, str]) -> dict[str, str]:

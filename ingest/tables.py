@@ -39,6 +39,9 @@ BASELINE_REQUIRED = (
 )
 DIARY_REQUIRED = ("record_id", "diary_date", "headache", "intensity", "duration_h", "medication")
 DIARY_OPTIONAL = ("neck_pain", "lightheaded", "entered_at")
+# The contract fields as the warehouse stores them (record_id becomes subject_id).
+BASELINE_STORE_COLUMNS = ("subject_id", *BASELINE_REQUIRED[1:])
+DIARY_STORE_COLUMNS = ("subject_id", *DIARY_REQUIRED[1:], *DIARY_OPTIONAL)
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -209,18 +212,7 @@ def import_baseline(cur: duckdb.DuckDBPyConnection, path: Path) -> TableResult:
     _upsert(
         cur,
         "store.participants",
-        (
-            "subject_id",
-            "age",
-            "sex",
-            "headache_years",
-            "lightheadedness",
-            "treatment_start",
-            "therapist_id",
-            "extra",
-            "source",
-            "source_row",
-        ),
+        (*BASELINE_STORE_COLUMNS, "extra", "source", "source_row"),
         good,
     )
     quarantine_rows(cur, bad)
@@ -288,20 +280,7 @@ def import_diary(cur: duckdb.DuckDBPyConnection, path: Path, known_subjects: set
     _upsert(
         cur,
         "store.diary",
-        (
-            "subject_id",
-            "diary_date",
-            "headache",
-            "intensity",
-            "duration_h",
-            "medication",
-            "neck_pain",
-            "lightheaded",
-            "entered_at",
-            "extra",
-            "source",
-            "source_row",
-        ),
+        (*DIARY_STORE_COLUMNS, "extra", "source", "source_row"),
         good,
     )
     quarantine_rows(cur, bad)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ingest.tables import BASELINE_STORE_COLUMNS, DIARY_STORE_COLUMNS
 from models.data import CohortData
 from warehouse import Warehouse
 
@@ -139,32 +140,14 @@ def make_cohort(
             severe = rng.random() < p_sev
     participants_df = pd.DataFrame(
         p_rows,
-        columns=[
-            "subject_id",
-            "age",
-            "sex",
-            "headache_years",
-            "lightheadedness",
-            "treatment_start",
-            "therapist_id",
-        ],
+        columns=list(BASELINE_STORE_COLUMNS),
     )
     participants_df["treatment_start"] = pd.to_datetime(participants_df["treatment_start"]).astype(
         "datetime64[s]"
     )
     diary = pd.DataFrame(
         d_rows,
-        columns=[
-            "subject_id",
-            "diary_date",
-            "headache",
-            "intensity",
-            "duration_h",
-            "medication",
-            "neck_pain",
-            "lightheaded",
-            "entered_at",
-        ],
+        columns=list(DIARY_STORE_COLUMNS),
     )
     diary["diary_date"] = pd.to_datetime(diary["diary_date"]).astype("datetime64[s]")
     for col in ("headache", "intensity", "duration_h", "medication", "neck_pain", "lightheaded"):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -17,6 +18,18 @@ from models.matrix import FeatureMatrix
 from models.targets import Target
 
 
+def _load_truth(cohort_dir: Path | str) -> Any:
+    """A simulated cohort's ``truth/`` folder, or a ModelError naming the folder."""
+    try:
+        import simulator
+    except ImportError as e:  # pragma: no cover - the simulator ships with nuchal
+        raise ModelError("the simulator package is needed to read a cohort's truth") from e
+    try:
+        return simulator.load_truth(Path(cohort_dir))
+    except simulator.SimulatorError as e:
+        raise ModelError(f"{cohort_dir}: cannot read the simulator's truth: {e}") from e
+
+
 def oracle_from_simulator(cohort_dir: Path | str) -> dict[Target, pd.DataFrame]:
     """True probabilities per target: frames with subject_id, (day,) probability.
 
@@ -24,14 +37,7 @@ def oracle_from_simulator(cohort_dir: Path | str) -> dict[Target, pd.DataFrame]:
     1 / 3 days given the state at the end of ``day``: exactly what the flare-up models estimate.
     ``p_responder`` in truth/participants.csv is the probability of responding at treatment start.
     """
-    try:
-        import simulator
-    except ImportError as e:  # pragma: no cover - the simulator ships with nuchal
-        raise ModelError("the simulator package is needed to read a cohort's truth") from e
-    try:
-        truth = simulator.load_truth(Path(cohort_dir))
-    except simulator.SimulatorError as e:
-        raise ModelError(f"{cohort_dir}: cannot read the oracle: {e}") from e
+    truth = _load_truth(cohort_dir)
     daily = truth.daily
     out: dict[Target, pd.DataFrame] = {}
     for target in ("flare_1d", "flare_3d"):
@@ -60,11 +66,7 @@ def with_true_latent_state(matrix: FeatureMatrix, cohort_dir: Path | str) -> Fea
     baseline ROM restriction and posture-load level. A model trained on this says how close *any*
     sensor could bring a model to the oracle; it is a diagnostic of the bench, never a product.
     """
-    try:
-        import simulator
-    except ImportError as e:  # pragma: no cover - the simulator ships with nuchal
-        raise ModelError("the simulator package is needed to read a cohort's truth") from e
-    truth = simulator.load_truth(Path(cohort_dir))
+    truth = _load_truth(cohort_dir)
     keys = pd.DataFrame({"subject_id": matrix.subject_id.astype(str)})
     if matrix.target == "responder":
         table = truth.participants.astype({"subject_id": str})
