@@ -63,7 +63,7 @@ def demo_step(ctx: DemoContext) -> list[str]:
         # a responder label is one per participant: a few dozen give a CI wider than the signal
         stable_n = 100 if target == "responder" else 30
         small = (
-            " - too few for a stable figure; `make bench` evaluates 200 participants"
+            " - too few for a stable figure; `make bench` evaluates 600 participants"
             if model.n_participants < stable_n
             else ""
         )
