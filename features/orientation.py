@@ -182,35 +182,114 @@ def _tilt_quat(ax: float, ay: float, az: float) -> tuple[float, float, float, fl
 
 
 @numba.njit(cache=True, inline="always")
+def _rot_of_quat(qw: float, qx: float, qy: float, qz: float) -> tuple[
+    float, float, float, float, float, float, float, float, float
+]:  # fmt: skip
+    """Rotation matrix (row-major) of a quaternion of any non-zero norm (normalised here)."""
+    s = 2.0 / (qw * qw + qx * qx + qy * qy + qz * qz)
+    return (
+        1.0 - s * (qy * qy + qz * qz),
+        s * (qx * qy - qw * qz),
+        s * (qx * qz + qw * qy),
+        s * (qx * qy + qw * qz),
+        1.0 - s * (qx * qx + qz * qz),
+        s * (qy * qz - qw * qx),
+        s * (qx * qz - qw * qy),
+        s * (qy * qz + qw * qx),
+        1.0 - s * (qx * qx + qy * qy),
+    )
+
+
+@numba.njit(cache=True, inline="always")
+def _rot_of_unit_quat(qw: float, qx: float, qy: float, qz: float) -> tuple[
+    float, float, float, float, float, float, float, float, float
+]:  # fmt: skip
+    """As :func:`_rot_of_quat` for a quaternion within ~1e-3 of unit norm: 1/|q|^2 ~ 2 - |q|^2
+    (one Newton step; relative error (1 - |q|^2)^2), without a division."""
+    s = 2.0 * (2.0 - (qw * qw + qx * qx + qy * qy + qz * qz))
+    return (
+        1.0 - s * (qy * qy + qz * qz),
+        s * (qx * qy - qw * qz),
+        s * (qx * qz + qw * qy),
+        s * (qx * qy + qw * qz),
+        1.0 - s * (qx * qx + qz * qz),
+        s * (qy * qz - qw * qx),
+        s * (qx * qz - qw * qy),
+        s * (qy * qz + qw * qx),
+        1.0 - s * (qx * qx + qy * qy),
+    )
+
+
+@numba.njit(cache=True, inline="always")
 def _flush_bin(
-    out: np.ndarray, b: int, n_bins: int,
-    s0: float, s1: float, s2: float, s3: float, s4: float, s5: float, s6: float, s7: float, s8: float,
-    s9: float, s10: float, s11: float, s12: float, s13: float, s14: float, s15: float, s16: float,
-    s17: float, s18: float, s19: float,
-) -> None:  # fmt: skip
-    """Add a bin's register accumulators to its row once (column 10 keeps the maximum)."""
-    if 0 <= b < n_bins:
-        # out[b, k], not a row view: a view costs a reference count (a call) per flush
-        out[b, 0] += s0
-        out[b, 1] += s1
-        out[b, 2] += s2
-        out[b, 3] += s3
-        out[b, 4] += s4
-        out[b, 5] += s5
-        out[b, 6] += s6
-        out[b, 7] += s7
-        out[b, 8] += s8
-        out[b, 9] += s9
-        out[b, 10] = max(out[b, 10], s10)
-        out[b, 11] += s11
-        out[b, 12] += s12
-        out[b, 13] += s13
-        out[b, 14] += s14
-        out[b, 15] += s15
-        out[b, 16] += s16
-        out[b, 17] += s17
-        out[b, 18] += s18
-        out[b, 19] += s19
+    out: np.ndarray, b: int, last_b: int, n_bins: int,
+    sqw: float, sqx: float, sqy: float, sqz: float, s9: float, s10: float, s11: float, s12: float,
+    s13: float, s14: float, s15: float, s16: float, s17: float, s19: float,
+) -> int:  # fmt: skip
+    """Store a bin's register sums in its row (:func:`_finish_bins` turns them into means later).
+    Returns the highest bin stored so far.
+
+    Time increases, so a bin is normally stored once, without reading its row (reading the cold
+    row would wait on memory once per bin). A bin at or below ``last_b`` (timestamps that went
+    back) is added to its row. Only stores happen here: the rotation, its division and the other
+    arithmetic are left to the pass after the loop, which keeps the per-sample loop's registers
+    free (measured: -8 ms per 16-h day).
+    """
+    if not (0 <= b < n_bins):
+        return last_b
+    if b <= last_b:
+        sqw += out[b, 0]
+        sqx += out[b, 1]
+        sqy += out[b, 2]
+        sqz += out[b, 3]
+        s9 += out[b, 9]
+        s10 = max(out[b, 10], s10)
+        s11 += out[b, 11]
+        s12 += out[b, 12]
+        s13 += out[b, 13]
+        s14 += out[b, 14]
+        s15 += out[b, 15]
+        s16 += out[b, 16]
+        s17 += out[b, 17]
+        s19 += out[b, 19]
+    # out[b, k], not a row view: a view costs a reference count (a call) per flush
+    out[b, 0] = sqw
+    out[b, 1] = sqx
+    out[b, 2] = sqy
+    out[b, 3] = sqz
+    out[b, 9] = s9
+    out[b, 10] = s10
+    out[b, 11] = s11
+    out[b, 12] = s12
+    out[b, 13] = s13
+    out[b, 14] = s14
+    out[b, 15] = s15
+    out[b, 16] = s16
+    out[b, 17] = s17
+    out[b, 19] = s19
+    return max(b, last_b)
+
+
+@numba.njit(cache=True, fastmath=True, error_model="numpy")
+def _finish_bins(out: np.ndarray) -> None:
+    """Sums -> bin values: the mean rotation from the summed quaternions (columns 0-3 -> 0-8),
+    the mean angular speed, and the sum of |a|^2 (ax^2 + ay^2 + az^2)."""
+    for b in range(out.shape[0]):
+        c = out[b, 19]
+        if c <= 0.0:
+            continue
+        r00, r01, r02, r10, r11, r12, r20, r21, r22 = _rot_of_quat(out[b, 0], out[b, 1], out[b, 2], out[b, 3])
+        out[b, 0] = r00
+        out[b, 1] = r01
+        out[b, 2] = r02
+        out[b, 3] = r10
+        out[b, 4] = r11
+        out[b, 5] = r12
+        out[b, 6] = r20
+        out[b, 7] = r21
+        out[b, 8] = r22
+        out[b, 9] /= c
+        out[b, 18] = out[b, 14] + out[b, 15] + out[b, 16]
 
 
 @numba.njit(cache=True, fastmath=True, error_model="numpy")
@@ -227,12 +306,19 @@ def _run(
 ) -> None:
     """The filter loop (multi-rate). State lives in scalars so numba keeps it in registers.
 
-    Every sample: gyro integration, the earth-frame accelerometer sum and the bin moments.
-    Every ``update_s`` (a block of K samples): rest detection and gyro-bias update from the
-    block's gyro/acc mean and variance, the earth-frame gravity low-pass and the tilt correction.
-    The correction's bandwidth (kp ~ 0.6/s) is far below the block rate (10 Hz), so updating it
-    per block changes nothing physically but takes the long dependency chain of the correction
-    out of the per-sample loop (about 3x faster).
+    Every sample: gyro integration, its acceleration turned into the earth frame (``q a q*``),
+    and sums for its block and its bin. Every ``update_s`` (a block of K samples): rest detection
+    and the gyro-bias update from the block's gyro/acc mean and variance. Every ``correct_s``: the
+    earth-frame gravity low-pass and the tilt correction. Their bandwidth (kp ~ 0.6/s) is far
+    below the block rate (10 Hz), so updating them per block changes nothing physically but takes
+    the long dependency chain of the correction out of the per-sample loop; the correction also
+    uses only the blocks before the current one, so it never waits for the latest quaternion.
+
+    A bin's mean rotation is the rotation of its summed (then normalised) quaternions rather than
+    the mean of its samples' rotation matrices: the samples of a 0.25-s bin lie within degrees of
+    each other, where the two agree to second order, and it saves the matrix per sample.
+    Measured on a 16-h, 50-Hz day: 44 -> 38 ms, with the same accuracy (BROAD inclination 0.74 ->
+    0.75 deg; the simulator cohort's figures unchanged within 0.01 deg, rotation within 0.03).
 
     ``out`` (n_bins, 20), zeros, receives the bins (sample i goes to bin
     ``floor((t_s[i] - t_origin_s) / bin_s)``); ``quats`` ((N, 4) or (0, 4)) the quaternion of
@@ -276,6 +362,10 @@ def _run(
     kc = 0
     hdt = 0.5 * dt
     qw, qx, qy, qz = _tilt_quat(acc_g[0, 0], acc_g[0, 1], acc_g[0, 2])
+    q0w = qw
+    q0x = qx
+    q0y = qy
+    q0z = qz
     bx = bias[0]
     by = bias[1]
     bz = bias[2]
@@ -291,15 +381,17 @@ def _run(
     rest = 0.0
     init_left = init_s
     t_prev = t_s[0]
-    # block sums: raw gyro (rad/s) and its square norm, raw acc and its square norm, earth acc
+    # block sums: raw gyro (rad/s) and its square norm, raw acc and its square norm, earth-frame
+    # acc; the earth-frame sums of the blocks since the last correction
     sgx = sgy = sgz = sgg = 0.0
     sax = say = saz = saa = 0.0
-    eax = eay = eaz = 0.0
-    ecnt = 0.0
+    eax = eay = eaz = ecnt = 0.0
+    cex = cey = cez = ccnt = 0.0
     kb = 0
     cur_b = -1
-    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = s8 = s9 = s10 = 0.0
-    s11 = s12 = s13 = s14 = s15 = s16 = s17 = s18 = s19 = 0.0
+    last_b = -1
+    sqw = sqx = sqy = sqz = s9 = s10 = 0.0
+    s11 = s12 = s13 = s14 = s15 = s16 = s17 = s19 = 0.0
     inv_bin = 1.0 / bin_s
     for i in range(n):
         ti = t_s[i]
@@ -312,7 +404,10 @@ def _run(
         ax = float(acc_g[i, 0])
         ay = float(acc_g[i, 1])
         az = float(acc_g[i, 2])
-        am2 = ax * ax + ay * ay + az * az
+        ax2 = ax * ax
+        ay2 = ay * ay
+        az2 = az * az
+        am2 = ax2 + ay2 + az2
         sgx += gx
         sgy += gy
         sgz += gz
@@ -321,6 +416,22 @@ def _run(
         say += ay
         saz += az
         saa += am2
+        # Gravity is taken from the accelerometer low-passed in the earth frame (after VQF): the
+        # head's linear accelerations (walking, nodding) average out there over a few seconds,
+        # gravity does not; impacts and taps (beyond acc_tol) stay out, except while converging.
+        # Each sample is rotated with its own orientation: with one rotation per block instead,
+        # linear accelerations that come with fast turns leave a first-order error (BROAD's fast
+        # translation trial at 286 Hz: inclination RMSE 0.9 -> 3.6 deg).
+        if am2 <= acc_tol2 or init_left > 0.0:
+            # q a q*: t = 2 v x a, a + w t + v x t (v = (qx, qy, qz)), fewer operations than
+            # building the rotation matrix
+            tx = 2.0 * (qy * az - qz * ay)
+            ty = 2.0 * (qz * ax - qx * az)
+            tz = 2.0 * (qx * ay - qy * ax)
+            eax += ax + qw * tx + qy * tz - qz * ty
+            eay += ay + qw * ty + qz * tx - qx * tz
+            eaz += az + qw * tz + qx * ty - qy * tx
+            ecnt += 1.0
         wx = gx - bx
         wy = gy - by
         wz = gz - bz
@@ -333,24 +444,6 @@ def _run(
         # one sample later, and no sqrt, division or the step's own norm sits on the dependency chain;
         # the correction update renormalises exactly
         m = 1.5 - 0.5 * (qw * qw + qx * qx + qy * qy + qz * qz)
-        # rotation matrix sensor->earth of the current estimate
-        r00 = 1.0 - 2.0 * (qy * qy + qz * qz)
-        r01 = 2.0 * (qx * qy - qw * qz)
-        r02 = 2.0 * (qx * qz + qw * qy)
-        r10 = 2.0 * (qx * qy + qw * qz)
-        r11 = 1.0 - 2.0 * (qx * qx + qz * qz)
-        r12 = 2.0 * (qy * qz - qw * qx)
-        r20 = 2.0 * (qx * qz - qw * qy)
-        r21 = 2.0 * (qy * qz + qw * qx)
-        r22 = 1.0 - 2.0 * (qx * qx + qy * qy)
-        # Gravity is taken from the accelerometer low-passed in the earth frame (after VQF): the
-        # head's linear accelerations (walking, nodding) average out there over a few seconds,
-        # gravity does not; impacts and taps (beyond acc_tol) stay out.
-        if am2 <= acc_tol2 or init_left > 0.0:
-            eax += r00 * ax + r01 * ay + r02 * az
-            eay += r10 * ax + r11 * ay + r12 * az
-            eaz += r20 * ax + r21 * ay + r22 * az
-            ecnt += 1.0
         if not forward:
             # the rate sampled at t_i drives the step (t_{i-1}, t_i]
             pw = qw - qx * hx - qy * hy - qz * hz
@@ -369,6 +462,50 @@ def _run(
             quats[i, 1] = qx * mq
             quats[i, 2] = qy * mq
             quats[i, 3] = qz * mq
+        b = int((ti - t_origin_s) * inv_bin)
+        if b != cur_b:
+            # registers -> memory once per bin, not a read-modify-write of a row per sample
+            last_b = _flush_bin(
+                out,
+                cur_b,
+                last_b,
+                n_bins,
+                sqw,
+                sqx,
+                sqy,
+                sqz,
+                s9,
+                s10,
+                s11,
+                s12,
+                s13,
+                s14,
+                s15,
+                s16,
+                s17,
+                s19,
+            )
+            cur_b = b
+            sqw = sqx = sqy = sqz = s9 = s10 = 0.0
+            s11 = s12 = s13 = s14 = s15 = s16 = s17 = s19 = 0.0
+        wd = math.sqrt(wx * wx + wy * wy + wz * wz) / d2r
+        # the orientation of the sample (before its step, as its rotation matrix was): summed,
+        # a bin's mean quaternion (samples of a bin lie within degrees of each other)
+        sqw += qw
+        sqx += qx
+        sqy += qy
+        sqz += qz
+        s9 += wd
+        if wd > s10:
+            s10 = wd
+        s11 += ax
+        s12 += ay
+        s13 += az
+        s14 += ax2
+        s15 += ay2
+        s16 += az2
+        s17 += math.sqrt(am2)
+        s19 += 1.0
         if forward:
             # the rate sampled at t_i drives the step [t_i, t_{i+1})
             pw = qw - qx * hx - qy * hy - qz * hz
@@ -379,63 +516,10 @@ def _run(
             qx = px * m
             qy = py * m
             qz = pz * m
-        b = int((ti - t_origin_s) * inv_bin)
-        if b != cur_b:
-            # registers -> memory once per bin, not a read-modify-write of a row per sample
-            _flush_bin(
-                out,
-                cur_b,
-                n_bins,
-                s0,
-                s1,
-                s2,
-                s3,
-                s4,
-                s5,
-                s6,
-                s7,
-                s8,
-                s9,
-                s10,
-                s11,
-                s12,
-                s13,
-                s14,
-                s15,
-                s16,
-                s17,
-                s18,
-                s19,
-            )
-            cur_b = b
-            s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = s8 = s9 = s10 = 0.0
-            s11 = s12 = s13 = s14 = s15 = s16 = s17 = s18 = s19 = 0.0
-        wd = math.sqrt(wx * wx + wy * wy + wz * wz) / d2r
-        s0 += r00
-        s1 += r01
-        s2 += r02
-        s3 += r10
-        s4 += r11
-        s5 += r12
-        s6 += r20
-        s7 += r21
-        s8 += r22
-        s9 += wd
-        if wd > s10:
-            s10 = wd
-        s11 += ax
-        s12 += ay
-        s13 += az
-        s14 += ax * ax
-        s15 += ay * ay
-        s16 += az * az
-        s17 += math.sqrt(am2)
-        s18 += am2
-        s19 += 1.0
         kb += 1
         if kb < k_block:
             continue
-        # ---- block update: rest / gyro bias, gravity low-pass, tilt correction ----
+        # ---- block update: rest / gyro bias, earth-frame acc; tilt correction every correct_s ----
         mgx = sgx * inv_k
         mgy = sgy * inv_k
         mgz = sgz * inv_k
@@ -471,94 +555,77 @@ def _run(
             rax = lax
             ray = lay
             raz = laz
+        kc += 1
+        if kc >= k_corr:
+            # ---- correction (every correct_s): gravity low-pass, tilt correction ----
+            # It uses the earth-frame sums of the blocks before this one, so the little it adds
+            # to q's sample-to-sample dependency chain does not wait for the latest quaternion
+            # (their data lags 0.1 s, far inside the correction's bandwidth, kp = 0.6/s).
+            kc = 0
+            if init_left > 0.0:
+                init_left -= tc
+                beta = b_init
+                kpe = min(10.0 * kp, 1.0 / tc)  # fast, but at most dead-beat per update
+                integral = False
+            else:
+                beta = b_acc
+                kpe = kp
+                integral = True
+            if ccnt > 0.0:
+                inv_c = 1.0 / ccnt
+                gex += beta * (cex * inv_c - gex)
+                gey += beta * (cey * inv_c - gey)
+                gez += beta * (cez * inv_c - gez)
+            else:
+                integral = False
+            ln = math.sqrt(gex * gex + gey * gey + gez * gez) + 1e-12
+            # small earth-frame rotation c turning the filtered gravity toward +z: c = kp tb (g x ez)
+            cx = kpe * tc * gey / ln
+            cy = -kpe * tc * gex / ln
+            ngx = gex + cy * gez
+            ngy = gey - cx * gez
+            gez = gez + cx * gey - cy * gex
+            gex = ngx
+            gey = ngy
+            if integral:
+                # integral action: the correction the tilt keeps needing is horizontal gyro bias
+                # (R^T c with the previous block's rotation: the same within the gain's precision)
+                p00, p01, p02, p10, p11, p12, _, _, _ = _rot_of_unit_quat(q0w, q0x, q0y, q0z)
+                bx -= ki * (p00 * cx + p10 * cy)
+                by -= ki * (p01 * cx + p11 * cy)
+                bz -= ki * (p02 * cx + p12 * cy)
+            # correction (earth frame, left-multiplied): dq = (1, cx/2, cy/2, 0), normalised to
+            # first order (|c| <= kpe tc <= 1 rad, so the factor stays >= 0.875 and |dq| within 3 %
+            # of 1); the per-sample Newton step takes the rest of q's norm out within samples
+            dn = 1.0 - 0.125 * (cx * cx + cy * cy)
+            hx = 0.5 * cx * dn
+            hy = 0.5 * cy * dn
+            pw = dn * qw - hx * qx - hy * qy
+            px = dn * qx + hx * qw + hy * qz
+            py = dn * qy + hy * qw - hx * qz
+            pz = dn * qz + hx * qy - hy * qx
+            qw = pw
+            qx = px
+            qy = py
+            qz = pz
+            cex = cey = cez = ccnt = 0.0
+        # this block's earth-frame sums join the next correction's
+        cex += eax
+        cey += eay
+        cez += eaz
+        ccnt += ecnt
+        eax = eay = eaz = ecnt = 0.0
         kb = 0
         sgx = sgy = sgz = sgg = 0.0
         sax = say = saz = saa = 0.0
-        kc += 1
-        if kc < k_corr:
-            continue
-        # ---- correction update (every correct_s): gravity low-pass, tilt correction ----
-        kc = 0
-        if init_left > 0.0:
-            init_left -= tc
-            beta = b_init
-            kpe = min(10.0 * kp, 1.0 / tc)  # fast, but at most dead-beat per update
-            integral = False
-        else:
-            beta = b_acc
-            kpe = kp
-            integral = True
-        if ecnt > 0.0:
-            inv_c = 1.0 / ecnt
-            gex += beta * (eax * inv_c - gex)
-            gey += beta * (eay * inv_c - gey)
-            gez += beta * (eaz * inv_c - gez)
-        else:
-            integral = False
-        ln = math.sqrt(gex * gex + gey * gey + gez * gez) + 1e-12
-        # small earth-frame rotation c turning the filtered gravity toward +z: c = kp tb (g x ez)
-        cx = kpe * tc * gey / ln
-        cy = -kpe * tc * gex / ln
-        ngx = gex + cy * gez
-        ngy = gey - cx * gez
-        gez = gez + cx * gey - cy * gex
-        gex = ngx
-        gey = ngy
-        if integral:
-            # integral action: the correction the tilt keeps needing is horizontal gyro bias
-            c00 = 1.0 - 2.0 * (qy * qy + qz * qz)
-            c10 = 2.0 * (qx * qy + qw * qz)
-            c01 = 2.0 * (qx * qy - qw * qz)
-            c11 = 1.0 - 2.0 * (qx * qx + qz * qz)
-            c02 = 2.0 * (qx * qz + qw * qy)
-            c12 = 2.0 * (qy * qz - qw * qx)
-            bx -= ki * (c00 * cx + c10 * cy)
-            by -= ki * (c01 * cx + c11 * cy)
-            bz -= ki * (c02 * cx + c12 * cy)
-        # correction (earth frame, left-multiplied): dq = (1, cx/2, cy/2, 0)
-        hx = 0.5 * cx
-        hy = 0.5 * cy
-        pw = qw - hx * qx - hy * qy
-        px = qx + hx * qw + hy * qz
-        py = qy + hy * qw - hx * qz
-        pz = qz + hx * qy - hy * qx
-        m = 1.0 / math.sqrt(pw * pw + px * px + py * py + pz * pz)
-        qw = pw * m
-        qx = px * m
-        qy = py * m
-        qz = pz * m
-        eax = eay = eaz = 0.0
-        ecnt = 0.0
+        q0w = qw
+        q0x = qx
+        q0y = qy
+        q0z = qz
     _flush_bin(
-        out,
-        cur_b,
-        n_bins,
-        s0,
-        s1,
-        s2,
-        s3,
-        s4,
-        s5,
-        s6,
-        s7,
-        s8,
-        s9,
-        s10,
-        s11,
-        s12,
-        s13,
-        s14,
-        s15,
-        s16,
-        s17,
-        s18,
-        s19,
+        out, cur_b, last_b, n_bins, sqw, sqx, sqy, sqz, s9, s10, s11, s12, s13, s14, s15, s16, s17, s19
     )
-    for b in range(n_bins):
-        c = out[b, 19]
-        if c > 0.0:
-            for j in range(10):
-                out[b, j] /= c
+    _finish_bins(out)
     bias[0] = bx
     bias[1] = by
     bias[2] = bz
