@@ -274,9 +274,7 @@ def head_angles(bins: F64, mount: F64, bin_s: float, params: RotationParams = DE
     params : RotationParams
         How rotation is referenced.
     """
-    flex, lat, yaw, present = _euler(
-        np.ascontiguousarray(bins), np.ascontiguousarray(mount, dtype=np.float64)
-    )
+    flex, lat, yaw, present = _euler(bins, np.ascontiguousarray(mount, dtype=np.float64))
     rot = np.full(bins.shape[0], np.nan)
     if not present.any():
         return HeadAngles(flexion_deg=flex, lateral_deg=lat, rotation_deg=rot)

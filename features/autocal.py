@@ -154,7 +154,7 @@ def fit_offset(bins: F64, params: AutocalParams = DEFAULT_AUTOCAL) -> F64:
     bins : (B, 20) float
         Output of :func:`features.orientation.orientation_bins` (acc sums, squares, count, gyro).
     """
-    b = np.ascontiguousarray(bins)
+    b = bins
     reg = np.diag([params.ridge, params.ridge, params.ridge, 0.0])
     fit = np.array([0.0, 0.0, 0.0, 1.0])
     # one pass over the bins picks the still ones; fit 1: all of them; fit 2: without the bins fit 1

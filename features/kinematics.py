@@ -113,20 +113,19 @@ def bin_kinematics(bins: F64, bin_s: float, *, offset_g: F64 | None = None) -> B
     """Kinematics of every bin of :func:`features.orientation.orientation_bins` output (B, 20).
 
     ``offset_g`` (3,): first apply :func:`features.autocal.correct_vertical` with this
-    accelerometer offset to ``bins`` (in place, which must then be C-contiguous), in the same pass.
+    accelerometer offset to ``bins`` (in place, which must then be contiguous, C or Fortran order),
+    in the same pass.
     """
     correct = offset_g is not None and bool(np.any(offset_g))
-    if correct and not bins.flags.c_contiguous:
-        raise ValueError("bins must be C-contiguous to be corrected in place")
+    if correct and not (bins.flags.c_contiguous or bins.flags.f_contiguous):
+        raise ValueError("bins must be contiguous (C or Fortran order) to be corrected in place")
     o = np.zeros(3) if offset_g is None else np.asarray(offset_g, dtype=np.float64)
     n = bins.shape[0]
     up = np.empty((n, 3))
     step = np.empty((n, 3))
     cos = np.empty(n)
     present = np.empty(n, dtype=np.bool_)
-    _kinematics(
-        np.ascontiguousarray(bins), float(o[0]), float(o[1]), float(o[2]), correct, up, step, cos, present
-    )
+    _kinematics(bins, float(o[0]), float(o[1]), float(o[2]), correct, up, step, cos, present)
     rate = np.arccos(cos)  # NaN stays NaN
     rate *= 180.0 / math.pi / float(bin_s)
     return BinKinematics(up=up, step=step, rate_dps=rate, present=present)

@@ -713,7 +713,10 @@ def orientation_bins(
     (n_bins, 20) float
         Columns :data:`BIN_COLUMNS`: mean rotation matrix (row-major, sensor->earth), mean and max
         angular speed (deg/s), sums and sums of squares of acceleration (g) for non-wear and
-        activity, and the sample count (0 = no data in the bin).
+        activity, and the sample count (0 = no data in the bin). Column-major (Fortran order):
+        each column is contiguous, because the passes after the filter read a few columns of
+        every bin (a row-major row is 160 bytes, so every pass streamed all 37 MB of a 16-h day;
+        measured: the feature stages after the filter 40 -> 35 ms).
     """
     t = np.ascontiguousarray(t_s, dtype=np.float64)
     if n_bins is None:
@@ -721,7 +724,7 @@ def orientation_bins(
     acc = np.ascontiguousarray(acc_g)
     gyro = np.ascontiguousarray(gyro_dps)
     pr = _params_array(params, t)
-    bins = np.zeros((n_bins, N_COLS))
+    bins = np.zeros((n_bins, N_COLS), order="F")
     bias = _warm_bias(t, acc, gyro, pr, params.warmup_s, params.warmup_bias_tau_s)
     _run(t, acc, gyro, pr, float(t_origin_s), bin_s, bins, np.empty((0, 4)), bias)
     return bins

@@ -162,7 +162,7 @@ def nonwear_flags(
     rate = bin_rates_dps(bins, bin_s) if rate_dps is None else rate_dps
     present = bins[:, 19] > 0 if present is None else present
     still = _still_windows(
-        np.ascontiguousarray(bins),
+        bins,
         np.ascontiguousarray(rate),
         k,
         params.still_acc_sd_g,
@@ -242,7 +242,7 @@ def walking_flags(bins: F64, bin_s: float, params: WearParams = DEFAULT_WEAR) ->
     k = max(1, round(params.walk_window_s / bin_s))
     n = bins.shape[0]
     cand = _walk_windows(
-        np.ascontiguousarray(bins),
+        bins,
         k,
         params.walk_acc_sd_min_g,
         params.walk_acc_sd_max_g,
