@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from scipy.ndimage import minimum_filter1d
+from scipy.spatial.transform import Rotation
 
 from features.autocal import correct_vertical
 from features.kinematics import bin_kinematics
-from features.orientation import orientation_bins
+from features.orientation import orientation_bins, orientation_quaternions
 from features.rom import ROM_SIDES, RomParams, rom_features
 from features.synthetic import synthesize
 
@@ -59,3 +60,43 @@ def test_rom_envelopes_equal_the_rolling_minimum_of_scipy(hold_s: float) -> None
             x = np.where(worn & np.isfinite(planes[plane]), sign * planes[plane], -180.0)
             top = float(minimum_filter1d(x, size=hold, mode="nearest").max()) if n else -180.0
             assert got[f"rom_{name}_deg"] == (top if top > 0 else None)
+
+
+def _straight_bin_moments(t: np.ndarray, acc: np.ndarray, n_bins: int, t0: float) -> np.ndarray:
+    """Columns 11-19 of the bins computed sample by sample with numpy (acc sums, squares, |a|)."""
+    b = np.floor((t - t0) / 0.25).astype(np.int64)
+    a = acc.astype(np.float64)
+    out = np.zeros((n_bins, 9))
+    cols = [a[:, 0], a[:, 1], a[:, 2], a[:, 0] ** 2, a[:, 1] ** 2, a[:, 2] ** 2]
+    cols += [np.linalg.norm(a, axis=1), (a**2).sum(axis=1), np.ones(len(a))]
+    for k, c in enumerate(cols):
+        np.add.at(out[:, k], b, c)
+    return out
+
+
+def test_bin_moments_and_mean_rotation_match_the_samples() -> None:
+    t, acc, gyro, bins = _bins(120.0)
+    t0 = 1000.0
+    np.testing.assert_allclose(
+        bins[:, 11:20], _straight_bin_moments(t, acc, bins.shape[0], t0), rtol=1e-9, atol=1e-9
+    )
+    # the bin's rotation (from its summed quaternions) against the mean of its samples' matrices
+    q = orientation_quaternions(acc, gyro, 50.0, t_s=t - t0)
+    mats = Rotation.from_quat(q[:, [1, 2, 3, 0]]).as_matrix().reshape(-1, 9)
+    b = np.floor((t - t0) / 0.25).astype(np.int64)
+    mean = np.zeros((bins.shape[0], 9))
+    for k in range(9):
+        np.add.at(mean[:, k], b, mats[:, k])
+    mean /= bins[:, 19:20]
+    assert np.abs(bins[:, 0:9] - mean).max() < 2e-3  # the two means agree to second order
+
+
+def test_timestamps_that_go_back_are_merged_into_their_bins() -> None:
+    t, acc, gyro, _ = _bins(60.0)
+    # a re-sent stretch: samples 1000-1500 again after sample 2000 (their bins get a second visit)
+    idx = np.r_[0:2000, 1000:1500, 2000 : len(t)]
+    bins = orientation_bins(t[idx], acc[idx], gyro[idx], bin_s=0.25, t_origin_s=1000.0)
+    ref = _straight_bin_moments(t[idx], acc[idx], bins.shape[0], 1000.0)
+    np.testing.assert_allclose(bins[:, 11:20], ref, rtol=1e-9, atol=1e-9)
+    up = bins[:, 6:9]
+    np.testing.assert_allclose(np.linalg.norm(up, axis=1), 1.0, atol=1e-2)  # still a mean of rotations
