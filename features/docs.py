@@ -32,28 +32,35 @@ angles in contract-1 signs; rotation is measured from the straight-ahead heading
 neutral hold after donning, carried on a drift-corrected heading (below).
 
 Rotation — the assumptions. A head-worn 6-axis IMU has no heading reference and cannot see the
-trunk, so two assumptions stand in for them. (1) *Drift*: while the head holds its heading (the
+trunk, so three assumptions stand in for them. (1) *Drift*: while the head holds its heading (the
 0.25-s heading rate stays below 2 deg/s for >= 2 s; head turns run at tens of deg/s), any heading
 change is gyro drift; its rate, averaged over the still steps of the surrounding 30 s and carried
 across movements, is integrated and removed (a zero-velocity update for the heading). A head
-turning steadily slower than 2 deg/s would be taken for drift. (2) *Straight ahead*: the wear
-protocol asks for a quiet neutral hold after donning (SPEC contract 1); its heading (the first
-quiet run >= 3 s in the segment's first 3 min, within 15 deg flexion and 10 deg lateral flexion
-of neutral) is the rotation zero of the wear segment, i.e. the trunk is assumed not to turn
-relative to that heading. Where the 5-min rolling median heading departs from it by more than
-15 deg the trunk is taken to have turned (no one holds the head turned that far for minutes) and,
-like segments without such a hold, data after a gap > 1 s and data after any missing bin next
-to a turn faster than 20 deg/s (the head turned unseen: a lost BLE packet mid-turn),
-rotation falls back to an excursion from the 2-min rolling median heading; that fallback includes
-the head's habitual turn of the moment (a few degrees) in its reference. On the simulator (whose
-trunk never turns) this took the rotation envelope error of the 3-participant accuracy cohort
-from max 5.9 / RMS 3.1 deg to 3.6 / 1.3 (seeds 12-14: 7.1-9.0 -> 2.7-3.9 max); on today's
-24-participant accuracy cohort (71 wear days) it is max 5.0 / RMS 1.2, 7 days above 3 deg
-(a second such cohort, seed 12: 12.1 / 2.0, 12 of 69 days). Longer rolling medians of the raw
-heading were worse (vertical-bias drift up to 0.1 deg/s: 27 deg at 20 min), and even a drift-free
-rolling median is dominated by the longest posture bout in its window. Centring excursions on the
-midpoint of each window's left/right extremes was rejected: it would erase left/right asymmetry,
-which is the clinical sign in cervicogenic headache (rotation toward the symptomatic side reduced).
+turning steadily slower than 2 deg/s would be taken for drift. (2) *Straight ahead at donning*:
+the wear protocol asks for a quiet neutral hold after donning (SPEC contract 1); its heading (the
+first quiet run >= 3 s in the segment's first 3 min, within 15 deg flexion and 10 deg lateral
+flexion of neutral) is the rotation zero of the wear segment, carried on the drift-corrected
+heading. Gaps up to 1 s (lost BLE packets: the filter loses the turn made during them) are
+bridged with the mean of the heading rates on either side. (3) *Straight ahead later on*: the
+carried zero's error grows like a random walk (drift-rate misestimates, small slips at every
+movement), so it is blended, by the two estimates' variances, toward the head's habitual heading
+(the 10-min rolling median of the drift-corrected heading, averaged over 10 min, whose error is
+the habitual turn of the moment, a few degrees): the habitual heading's weight is t / (t + 30 min)
+after t since the hold, and a bridged gap adds its own uncertainty (gap x the faster adjacent
+heading rate) to t. The trunk is assumed not to turn relative to the anchor; where the 5-min
+rolling median heading departs from it by more than 15 deg the trunk is taken to have turned (no
+one holds the head turned that far for minutes) and, like segments without such a hold and data
+after a gap > 1 s, rotation falls back to an excursion from the 2-min rolling median heading; that
+fallback includes the head's habitual turn of the moment in its reference. On three
+24-participant accuracy cohorts of the simulator (whose trunk never turns; seeds 11, 12, 13, about
+70 wear days each), the rotation envelope error is max 3.9 / 5.9 / 4.7 deg, RMS 1.0 / 1.2 / 1.2,
+3 / 4 / 3 days above 3 deg (before the blending and bridging: 5.0 / 12.1 / 8.2, RMS 1.2 / 2.0 /
+1.9, 7 / 12 / 14 days; they replaced breaking continuity at any missing bin next to a fast turn).
+Longer rolling medians of the raw heading were worse (vertical-bias drift up to 0.1 deg/s: 27 deg
+at 20 min), and a drift-free rolling median alone is dominated by the longest posture bout in its
+window, which is why it is only blended in. Centring excursions on the midpoint of each window's
+left/right extremes was rejected: it would erase left/right asymmetry, which is the clinical sign
+in cervicogenic headache (rotation toward the symptomatic side reduced).
 """
 
 

@@ -127,6 +127,9 @@ def _posture() -> list[FeatureSpec]:
     return out
 
 
+_ROTATION_REF = "(from the donning's neutral heading, drift-corrected, blended toward the habitual heading)"
+
+
 def _rom() -> list[FeatureSpec]:
     g = "Range of motion"
     why_side = (
@@ -139,8 +142,8 @@ def _rom() -> list[FeatureSpec]:
         ("extension", "extension"),
         ("lateral_left", "left lateral flexion"),
         ("lateral_right", "right lateral flexion"),
-        ("rotation_left", "left rotation (from the donning's neutral heading, drift-corrected)"),
-        ("rotation_right", "right rotation (from the donning's neutral heading, drift-corrected)"),
+        ("rotation_left", f"left rotation {_ROTATION_REF}"),
+        ("rotation_right", f"right rotation {_ROTATION_REF}"),
     ):
         out.append(
             FeatureSpec(
