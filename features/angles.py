@@ -294,6 +294,20 @@ def _rolling_median(y: F64, bin_s: float, window_s: float, grid_s: float = 1.0, 
     return np.interp(np.arange(y.size), np.arange(0, y.size, step)[: base_c.size], base_c)
 
 
+def _rolling_median_where(y: F64, where: npt.NDArray[np.bool_], bin_s: float, window_s: float) -> F64:
+    """``_rolling_median(y, bin_s, window_s)[where]``, computed only over the stretch that spans
+    ``where`` plus a window on either side (the same values: the grid stays aligned, and a median
+    only sees half a window around it)."""
+    step = max(1, round(1.0 / bin_s))
+    pad = (max(3, round(window_s / (bin_s * step)) | 1) + 2) * step
+    hit = np.flatnonzero(where)
+    lo = max(0, (int(hit[0]) - pad) // step * step)
+    hi = min(y.size, int(hit[-1]) + pad + 1)
+    if hi < y.size:  # the stretch must end at a grid point of its own, as it would in y
+        hi = lo + (hi - lo - 1) // step * step + 1
+    return _rolling_median(y[lo:hi], bin_s, window_s)[hit - lo]
+
+
 def _anchor_deg(
     yaw_deg: F64, speed_dps: F64, flex_deg: F64, lat_deg: F64, bin_s: float, p: RotationParams
 ) -> float | None:
@@ -339,7 +353,11 @@ def head_angles(bins: F64, mount: F64, bin_s: float, params: RotationParams = DE
         yaw_b, bridge_var = bridged_yaw(yaw[ii], ii, bin_s)
         yaw_c = drift_corrected_yaw(yaw_b, ii, bin_s, params)
         # only the first piece follows the donning; after a data gap the heading is lost
-        anchor = _anchor_deg(yaw_c, bins[ii, 9], flex[ii], lat[ii], bin_s, params) if piece == 0 else None
+        if piece == 0:
+            head = ii[: int(params.anchor_search_s / bin_s)]  # the hold is searched for near the start
+            anchor = _anchor_deg(yaw_c[: head.size], bins[head, 9], flex[head], lat[head], bin_s, params)
+        else:
+            anchor = None
         if anchor is None:
             ref = _rolling_median(yaw_c, bin_s, params.fallback_window_s)
         else:
@@ -353,6 +371,6 @@ def head_angles(bins: F64, mount: F64, bin_s: float, params: RotationParams = DE
             trunk = _rolling_median(yaw_c, bin_s, params.trunk_window_s, grid_s=5.0)
             turned = np.abs(trunk - anchor) > params.trunk_tolerance_deg
             if turned.any():
-                ref[turned] = _rolling_median(yaw_c, bin_s, params.fallback_window_s)[turned]
+                ref[turned] = _rolling_median_where(yaw_c, turned, bin_s, params.fallback_window_s)
         rot[ii] = -(yaw_c - ref)  # right rotation turns the forward axis clockwise (negative yaw)
     return HeadAngles(flexion_deg=flex, lateral_deg=lat, rotation_deg=rot)

@@ -7,6 +7,7 @@ import pytest
 from scipy.ndimage import minimum_filter1d
 from scipy.spatial.transform import Rotation
 
+from features.angles import _rolling_median, _rolling_median_where
 from features.autocal import correct_vertical
 from features.kinematics import bin_kinematics
 from features.orientation import orientation_bins, orientation_quaternions
@@ -100,3 +101,23 @@ def test_timestamps_that_go_back_are_merged_into_their_bins() -> None:
     np.testing.assert_allclose(bins[:, 11:20], ref, rtol=1e-9, atol=1e-9)
     up = bins[:, 6:9]
     np.testing.assert_allclose(np.linalg.norm(up, axis=1), 1.0, atol=1e-2)  # still a mean of rotations
+
+
+def test_rolling_median_over_a_stretch_equals_the_whole_segment() -> None:
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        n = int(rng.integers(5, 5000))
+        y = np.cumsum(rng.normal(0, 1, n))
+        where = np.zeros(n, dtype=bool)
+        a = int(rng.integers(0, n))
+        b = int(rng.integers(a, n)) + 1
+        where[a:b] = rng.random(b - a) < 0.5
+        if not where.any():
+            continue
+        window_s = float(rng.choice([5.0, 30.0, 120.0]))
+        np.testing.assert_allclose(
+            _rolling_median_where(y, where, 0.25, window_s),
+            _rolling_median(y, 0.25, window_s)[where],
+            rtol=0,
+            atol=1e-12,
+        )
