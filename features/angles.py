@@ -204,19 +204,6 @@ def _runs(mask: npt.NDArray[np.bool_]) -> tuple[npt.NDArray[np.int64], npt.NDArr
     return d[0::2].astype(np.int64), d[1::2].astype(np.int64)
 
 
-def _still_steps(
-    rate_dps: F64, contiguous: npt.NDArray[np.bool_], bin_s: float, p: RotationParams
-) -> npt.NDArray[np.bool_]:
-    """Heading-still steps: long enough runs of a low heading rate, trimmed at both ends."""
-    s, e = _runs((np.abs(rate_dps) < p.still_dps) & contiguous)
-    trim = round(p.trim_s / bin_s)
-    keep = (e - s) >= round(p.min_still_s / bin_s)
-    delta = np.zeros(rate_dps.size + 1, dtype=np.int64)
-    delta[s[keep] + trim] += 1  # starts (and ends) of distinct runs are distinct
-    delta[e[keep] - trim] -= 1
-    return np.cumsum(delta[:-1]) > 0
-
-
 def bridged_yaw(yaw_deg: F64, bin_idx: npt.NDArray[np.int64], bin_s: float) -> tuple[F64, F64]:
     """Yaw with the heading change across each missing-bin gap re-estimated, and its uncertainty.
 
@@ -248,6 +235,93 @@ def bridged_yaw(yaw_deg: F64, bin_idx: npt.NDArray[np.int64], bin_s: float) -> t
     return yaw_deg + np.cumsum(shift), np.cumsum(var)
 
 
+@numba.njit(cache=True, error_model="numpy")
+def _drift_correct(
+    yaw_deg: np.ndarray,
+    bin_idx: np.ndarray,
+    bin_s: float,
+    still_dps: float,
+    min_still: int,
+    trim: int,
+    win: int,
+    out: np.ndarray,
+) -> bool:
+    """The passes of :func:`drift_corrected_yaw`; False when no window has enough still steps.
+
+    Pass 1: heading rate per step and its heading-still runs (below ``still_dps``, contiguous,
+    at least ``min_still`` steps, ``trim`` cut off both ends). Pass 2: the still rate's moving
+    average over ``win`` steps (a centred box, ``scipy.ndimage.uniform_filter1d`` with
+    mode='nearest', from running sums). Pass 3: across windows with too few still steps the drift
+    rate is interpolated linearly (held at the ends); its integral is subtracted from the yaw.
+    """
+    n = yaw_deg.shape[0] - 1  # steps
+    dt = np.empty(n)
+    rate = np.empty(n)
+    still = np.zeros(n)
+    run = 0
+    for k in range(n + 1):
+        cand = False
+        if k < n:
+            dt[k] = (bin_idx[k + 1] - bin_idx[k]) * bin_s
+            rate[k] = (yaw_deg[k + 1] - yaw_deg[k]) / dt[k]
+            cand = abs(rate[k]) < still_dps and dt[k] <= 1.01 * bin_s
+        if cand:
+            run += 1
+            continue
+        if run >= min_still:
+            for j in range(k - run + trim, k - trim):
+                still[j] = 1.0
+        run = 0
+    # centred box of ``win`` steps: [k - win // 2, k + (win - 1) // 2], indices clamped (nearest)
+    lo_off = win // 2
+    hi_off = (win - 1) // 2
+    num = 0.0
+    den = 0.0
+    for j in range(-lo_off, hi_off + 1):
+        c = min(max(j, 0), n - 1)
+        num += still[c] * rate[c]
+        den += still[c]
+    drift = np.empty(n)
+    good = np.zeros(n, dtype=np.bool_)
+    any_good = False
+    for k in range(n):
+        if den > 0.05 * win:
+            drift[k] = num / den
+            good[k] = True
+            any_good = True
+        c_out = min(max(k - lo_off, 0), n - 1)
+        c_in = min(max(k + hi_off + 1, 0), n - 1)
+        num += still[c_in] * rate[c_in] - still[c_out] * rate[c_out]
+        den += still[c_in] - still[c_out]
+    if not any_good:
+        return False
+    # interpolate across the windows without still steps, then integrate
+    prev = -1
+    k = 0
+    while k < n:
+        if good[k]:
+            prev = k
+            k += 1
+            continue
+        nxt = k
+        while nxt < n and not good[nxt]:
+            nxt += 1
+        for j in range(k, nxt):
+            if prev < 0:
+                drift[j] = drift[nxt]
+            elif nxt >= n:
+                drift[j] = drift[prev]
+            else:
+                drift[j] = drift[prev] + (drift[nxt] - drift[prev]) * (j - prev) / (nxt - prev)
+        k = nxt
+    acc = 0.0
+    out[0] = yaw_deg[0]
+    for k in range(n):
+        acc += drift[k] * dt[k]
+        out[k + 1] = yaw_deg[k + 1] - acc
+    return True
+
+
 def drift_corrected_yaw(
     yaw_deg: F64, bin_idx: npt.NDArray[np.int64], bin_s: float, p: RotationParams = DEFAULT_ROTATION
 ) -> F64:
@@ -255,7 +329,8 @@ def drift_corrected_yaw(
 
     While the head holds its heading (heading-still steps) any heading rate is drift; its moving
     average over still steps (``drift_window_s``), interpolated across movements, is integrated and
-    subtracted (a zero-velocity update for the heading).
+    subtracted (a zero-velocity update for the heading). One compiled kernel
+    (:func:`_drift_correct`).
 
     Parameters
     ----------
@@ -264,22 +339,19 @@ def drift_corrected_yaw(
     bin_s : float
         Bin width (s).
     """
-    if yaw_deg.size < 2:
-        return yaw_deg.copy()
-    dt_s = np.diff(bin_idx) * bin_s
-    rate_dps = np.diff(yaw_deg) / dt_s
-    still = _still_steps(rate_dps, dt_s <= 1.01 * bin_s, bin_s, p)
-    win = max(1, round(p.drift_window_s / bin_s))
-    num = uniform_filter1d(np.where(still, rate_dps, 0.0), win, mode="nearest")
-    den = uniform_filter1d(still.astype(np.float64), win, mode="nearest")
-    good = den > 0.05
-    if not good.any():
-        return yaw_deg.copy()
-    drift_dps = np.divide(num, den, out=np.zeros_like(num), where=good)
-    gap = np.flatnonzero(~good)
-    if gap.size:
-        drift_dps[gap] = np.interp(gap, np.flatnonzero(good), drift_dps[good])
-    return yaw_deg - np.concatenate([[0.0], np.cumsum(drift_dps * dt_s)])
+    out = np.empty(yaw_deg.size)
+    if yaw_deg.size < 2 or not _drift_correct(
+        np.ascontiguousarray(yaw_deg, dtype=np.float64),
+        np.ascontiguousarray(bin_idx, dtype=np.int64),
+        float(bin_s),
+        float(p.still_dps),
+        round(p.min_still_s / bin_s),
+        round(p.trim_s / bin_s),
+        max(1, round(p.drift_window_s / bin_s)),
+        out,
+    ):
+        return np.array(yaw_deg, dtype=np.float64)
+    return out
 
 
 def _rolling_median(y: F64, bin_s: float, window_s: float, grid_s: float = 1.0, smooth_s: float = 0.0) -> F64:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy.ndimage import minimum_filter1d
+from scipy.ndimage import minimum_filter1d, uniform_filter1d
 from scipy.spatial.transform import Rotation
 
-from features.angles import _rolling_median, _rolling_median_where
+from features.angles import _rolling_median, _rolling_median_where, drift_corrected_yaw
 from features.autocal import correct_vertical
 from features.kinematics import bin_kinematics
 from features.orientation import orientation_bins, orientation_quaternions
@@ -120,4 +120,42 @@ def test_rolling_median_over_a_stretch_equals_the_whole_segment() -> None:
             _rolling_median(y, 0.25, window_s)[where],
             rtol=0,
             atol=1e-12,
+        )
+
+
+def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    m = np.concatenate([[False], mask, [False]])
+    d = np.flatnonzero(m[1:] != m[:-1])
+    return d[0::2], d[1::2]
+
+
+def _drift_corrected_yaw_numpy(yaw: np.ndarray, idx: np.ndarray, bin_s: float) -> np.ndarray:
+    """The numpy/scipy statement of the drift correction (defaults: still below 2 deg/s for >= 2 s,
+    0.5 s trimmed, a 30-s moving average) that the compiled kernel replaces."""
+    dt_s = np.diff(idx) * bin_s
+    rate = np.diff(yaw) / dt_s
+    s, e = _runs((np.abs(rate) < 2.0) & (dt_s <= 1.01 * bin_s))
+    keep = (e - s) >= 8
+    still = np.zeros(rate.size, dtype=bool)
+    for a, b in zip(s[keep] + 2, e[keep] - 2, strict=True):
+        still[a:b] = True
+    num = uniform_filter1d(np.where(still, rate, 0.0), 120, mode="nearest")
+    den = uniform_filter1d(still.astype(np.float64), 120, mode="nearest")
+    good = den > 0.05
+    if not good.any():
+        return yaw.copy()
+    drift = np.divide(num, den, out=np.zeros_like(num), where=good)
+    gap = np.flatnonzero(~good)
+    drift[gap] = np.interp(gap, np.flatnonzero(good), drift[good])
+    return yaw - np.concatenate([[0.0], np.cumsum(drift * dt_s)])
+
+
+def test_drift_correction_kernel_equals_the_numpy_statement() -> None:
+    rng = np.random.default_rng(1)
+    for n in [2, 3, 5, 12, *rng.integers(10, 4000, 100).tolist()]:
+        idx = np.cumsum(rng.choice([1, 1, 1, 1, 1, 1, 1, 2, 3], n)).astype(np.int64)
+        rate = np.where(rng.random(n) < 0.02, rng.normal(0, 60, n), 0.0)
+        yaw = np.cumsum((np.convolve(rate, np.ones(8))[:n] + rng.normal(0.3, 0.3, n)) * 0.25)
+        np.testing.assert_allclose(
+            drift_corrected_yaw(yaw, idx, 0.25), _drift_corrected_yaw_numpy(yaw, idx, 0.25), rtol=0, atol=1e-9
         )
