@@ -53,6 +53,34 @@ def iso11226_max_hold_min(angle_deg: F64) -> F64:
     return np.where(a > ISO_MAX_DEG, 0.0, hold)
 
 
+@numba.njit(cache=True, error_model="numpy")
+def _flexion_pass(
+    flex_deg: np.ndarray, ok: np.ndarray, thresholds_deg: np.ndarray, load_deg: float, lo_deg: float, hi_deg: float,
+    worn_flex: np.ndarray, above: np.ndarray,
+) -> tuple[int, float, int]:  # fmt: skip
+    """One pass over the bins: the worn flexion values packed into ``worn_flex`` (for the
+    percentiles), the number of them above each threshold (``above``), the summed excess over
+    ``load_deg`` and the number within [lo_deg, hi_deg]. Returns (worn count, excess sum,
+    neutral count)."""
+    m = 0
+    load = 0.0
+    neutral = 0
+    for b in range(flex_deg.shape[0]):
+        if not ok[b]:
+            continue
+        f = flex_deg[b]
+        worn_flex[m] = f
+        m += 1
+        for k in range(thresholds_deg.shape[0]):
+            if f > thresholds_deg[k]:
+                above[k] += 1
+        if f > load_deg:
+            load += f - load_deg
+        if lo_deg <= f <= hi_deg:
+            neutral += 1
+    return m, load, neutral
+
+
 @numba.njit(cache=True)
 def _static_bouts(x: np.ndarray, y: np.ndarray, z: np.ndarray, ok: np.ndarray, tol: float) -> np.ndarray:
     """Greedy static bouts: a bout lasts while every angle stays within ``tol`` of its start.
@@ -107,22 +135,33 @@ def posture_features(
     bin_s : float
         Bin width (s).
     """
+    flex_deg = np.asarray(flex_deg, dtype=np.float64)
     ok = worn & np.isfinite(flex_deg)
-    worn_s = float(ok.sum()) * bin_s
     out: dict[str, float | None] = {}
+    worn_flex = np.empty(flex_deg.size)
+    above = np.zeros(len(FLEXION_THRESHOLDS_DEG), dtype=np.int64)
+    m, load, neutral = _flexion_pass(
+        flex_deg,
+        ok,
+        np.array(FLEXION_THRESHOLDS_DEG, dtype=np.float64),
+        LOAD_THRESHOLD_DEG,
+        *NEUTRAL_DEG,
+        worn_flex,
+        above,
+    )
+    worn_s = m * bin_s
     if worn_s <= 0:
         return out
-    f = flex_deg[ok]
-    for thr in FLEXION_THRESHOLDS_DEG:
-        above_s = float((f > thr).sum()) * bin_s
+    for thr, n_above in zip(FLEXION_THRESHOLDS_DEG, above.tolist(), strict=True):
+        above_s = n_above * bin_s
         out[f"flexion_gt{thr}_min"] = above_s / 60.0
         out[f"flexion_gt{thr}_pct"] = 100.0 * above_s / worn_s
-    p10, p50, p90 = np.percentile(f, [10, 50, 90])
+    p10, p50, p90 = np.percentile(worn_flex[:m], [10, 50, 90])
     out["flexion_p10_deg"] = float(p10)
     out["flexion_p50_deg"] = float(p50)
     out["flexion_p90_deg"] = float(p90)
-    out["flexion_load_deg_h"] = float(np.clip(f - LOAD_THRESHOLD_DEG, 0, None).sum()) * bin_s / 3600.0
-    out["neutral_pct"] = 100.0 * float(((f >= NEUTRAL_DEG[0]) & (f <= NEUTRAL_DEG[1])).mean())
+    out["flexion_load_deg_h"] = load * bin_s / 3600.0
+    out["neutral_pct"] = 100.0 * neutral / m
     # ISO 11226: each continuous hold above 25 deg is judged at its median inclination
     flex_all = np.where(ok, flex_deg, -np.inf)
     s, e = runs(flex_all > ISO_MIN_DEG)
@@ -131,7 +170,7 @@ def posture_features(
     # a hold shorter than the shortest limit (1 min at 85 deg) cannot exceed: skip those runs
     long_runs = (e - s) * bin_s / 60.0 > ISO_HOLD_AT_MAX_MIN
     s_long, e_long = s[long_runs], e[long_runs]
-    limits = iso11226_max_hold_min(_run_medians(np.asarray(flex_deg, np.float64), s_long, e_long))
+    limits = iso11226_max_hold_min(_run_medians(flex_deg, s_long, e_long))
     for a, b, limit in zip(s_long.tolist(), e_long.tolist(), limits.tolist(), strict=True):
         dur_min = (b - a) * bin_s / 60.0
         if dur_min > limit:
