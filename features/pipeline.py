@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 from tqdm import tqdm
 
+from features.allocator import keep_freed_memory
 from features.day import BIN_S, DayResult, Recording, process_day
 from features.registry import IMU_COLUMNS
 from warehouse import Warehouse
@@ -220,6 +221,7 @@ def compute_features(
     progress : bool
         Show a tqdm progress bar (on a TTY).
     """
+    keep_freed_memory()  # the days' arrays reuse memory instead of faulting in fresh pages
     todo = pending_days(wh, subjects=subjects, days=days)
     _drop_vanished(wh, subjects=subjects, days=days)
     bar = tqdm(todo, desc="features", unit="day", disable=None if progress else True)
