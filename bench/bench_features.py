@@ -8,8 +8,10 @@ process and in interleaved rounds (best round each): imufusion's per-sample
 ``Ahrs.update_no_magnetometer`` loop from Python (timed on the day's first quarter) and ahrs'
 ``Madgwick.updateIMU`` per-sample loop (timed on a 200-s slice and extrapolated per sample — the
 whole day would take minutes). Memory: peak RSS of a fresh process that loads the day and
-processes it. Accuracy: BROAD inclination (ours vs imufusion, same trials, movement phases) and the
-simulator cohort of the accuracy tests (``features.simcheck``).
+processes it, with freed memory kept for reuse as the pipeline runs (``features.allocator``).
+Accuracy: BROAD inclination (ours vs imufusion, same trials, movement phases), x-io's recording
+against its reference algorithm (ours vs ahrs' Madgwick, ``features.xiocheck``) and the simulator
+cohort of the accuracy tests (``features.simcheck``).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import scipy.io as sio
 
 from features.allocator import keep_freed_memory
 from features.day import BIN_S, Recording, process_day
-from features.orientation import FilterParams, orientation_bins, orientation_quaternions
+from features.orientation import FilterParams, orientation_bins, orientation_quaternions, up_vectors
 
 BROAD = Path("/work/shared/data/broad")
 FS_HZ = 50.0
@@ -103,11 +105,6 @@ def _peak_mem_mb(t: np.ndarray, acc: np.ndarray, gyro: np.ndarray) -> float:
     return float(res.stdout.strip().splitlines()[-1])
 
 
-def _up(q: np.ndarray) -> np.ndarray:
-    w, x, y, z = q.T
-    return np.stack([2 * (x * z - w * y), 2 * (y * z + w * x), w * w - x * x - y * y + z * z], 1)
-
-
 def _rmse_deg(u: np.ndarray, ref: np.ndarray, ok: np.ndarray) -> float:
     e = np.arccos(np.clip((u[ok] * ref[ok]).sum(1), -1, 1))
     return math.degrees(math.sqrt(float(np.mean(e**2))))
@@ -176,10 +173,10 @@ def _broad() -> dict[str, float]:
         a = d["imu_acc"] / 9.81
         g = np.degrees(d["imu_gyr"])
         ok = d["movement"].astype(bool) & np.isfinite(d["opt_quat"]).all(1)
-        ref = _up(d["opt_quat"])
+        ref = up_vectors(d["opt_quat"])
         q = orientation_quaternions(a, g, fs, params=FilterParams(gyro_forward=False))
-        ours_e.append(_rmse_deg(_up(q), ref, ok))
-        theirs_e.append(_rmse_deg(_up(_imufusion_loop(a, g, fs)), ref, ok))
+        ours_e.append(_rmse_deg(up_vectors(q), ref, ok))
+        theirs_e.append(_rmse_deg(up_vectors(_imufusion_loop(a, g, fs)), ref, ok))
     print(
         f"BROAD inclination RMSE (mean of {len(ours_e)} trials, movement phases): ours "
         f"{np.mean(ours_e):.2f} deg, imufusion {np.mean(theirs_e):.2f} deg"
@@ -188,6 +185,18 @@ def _broad() -> dict[str, float]:
         "broad_inclination_rmse_deg": float(np.mean(ours_e)),
         "broad_inclination_rmse_imufusion_deg": float(np.mean(theirs_e)),
     }
+
+
+def _xio() -> dict[str, float]:
+    from features.xiocheck import xio_inclination
+
+    res = xio_inclination()
+    print(
+        f"x-io recording ({res.seconds:.0f} s, no ground truth): inclination difference to its reference "
+        f"algorithm (imufusion with magnetometer, x-io's settings): ours {res.ours_deg:.2f} deg, ahrs Madgwick "
+        f"{res.madgwick_deg:.2f} deg (target: ours the same or smaller)"
+    )
+    return {"xio_inclination_diff_deg": res.ours_deg, "xio_inclination_diff_madgwick_deg": res.madgwick_deg}
 
 
 def _sim() -> dict[str, float]:
@@ -226,4 +235,4 @@ def _sim() -> dict[str, float]:
 
 
 def run() -> dict[str, float]:
-    return {**_speed(), **_broad(), **_sim()}
+    return {**_speed(), **_broad(), **_xio(), **_sim()}

@@ -13,19 +13,15 @@ import scipy.io as sio
 from features.calibration import estimate_mounting
 from features.day import Recording, process_day
 from features.docs import DOC_PATH, render
-from features.orientation import FilterParams, orientation_bins, orientation_quaternions
+from features.orientation import FilterParams, orientation_bins, orientation_quaternions, up_vectors
 from features.posture import iso11226_max_hold_min
 from features.registry import FEATURES, IMU_COLUMNS
 from features.synthetic import mounting_from_euler, synthesize
 from features.wear import nonwear_flags, walking_flags
+from features.xiocheck import xio_inclination
 from warehouse import open_warehouse
 
 BROAD = Path("/work/shared/data/broad")
-
-
-def _up(q: np.ndarray) -> np.ndarray:
-    w, x, y, z = q.T
-    return np.stack([2 * (x * z - w * y), 2 * (y * z + w * x), w * w - x * x - y * y + z * z], 1)
 
 
 def _motion(seconds: float, fs: float) -> tuple[np.ndarray, ...]:
@@ -47,7 +43,7 @@ def test_filter_tracks_synthetic_tilt_with_gyro_bias() -> None:
     from features.synthetic import head_rotation
 
     truth = (head_rotation(flex, lat, rot) * Rotation.from_matrix(s.mount)).inv().apply([0, 0, 1.0])
-    err = np.degrees(np.arccos(np.clip((truth * _up(q)).sum(1), -1, 1)))[3000:]
+    err = np.degrees(np.arccos(np.clip((truth * up_vectors(q)).sum(1), -1, 1)))[3000:]
     assert math.sqrt(float(np.mean(err**2))) < 1.0
 
 
@@ -64,20 +60,31 @@ def test_broad_inclination_no_worse_than_imufusion(trial: str) -> None:
     acc = d["imu_acc"][sl] / 9.81
     gyr = np.degrees(d["imu_gyr"][sl])
     ok = d["movement"][sl].astype(bool) & np.isfinite(d["opt_quat"][sl]).all(1)
-    ref = _up(d["opt_quat"][sl])
-    ours = _up(orientation_quaternions(acc, gyr, fs, params=FilterParams(gyro_forward=False)))
+    ref = up_vectors(d["opt_quat"][sl])
+    ours = up_vectors(orientation_quaternions(acc, gyr, fs, params=FilterParams(gyro_forward=False)))
     ahrs = imufusion.Ahrs()
     qs = np.empty((acc.shape[0], 4))
     for i in range(acc.shape[0]):
         ahrs.update_no_magnetometer(gyr[i], acc[i])
         qs[i] = ahrs.get_quaternion()
-    theirs = _up(qs)
+    theirs = up_vectors(qs)
 
     def rmse(u: np.ndarray) -> float:
         e = np.arccos(np.clip((u[ok] * ref[ok]).sum(1), -1, 1))
         return math.degrees(math.sqrt(float(np.mean(e**2))))
 
     assert rmse(ours) <= rmse(theirs) + 0.1
+
+
+def test_xio_recording_as_close_to_its_reference_as_madgwick() -> None:
+    """x-io's real recording, first 60 s (tilts to 60 deg and back): our inclination differs from
+    the reference algorithm's (imufusion with magnetometer, x-io's settings) no more than the
+    ``ahrs`` package's Madgwick filter does, within the 0.1 deg of the BROAD test (measured
+    0.37 vs 0.37 deg; the whole file runs in ``make bench``)."""
+    res = xio_inclination(first_s=60.0)
+    assert res.seconds > 59.0
+    assert res.ours_deg <= res.madgwick_deg + 0.1
+    assert res.ours_deg < 1.0
 
 
 def test_nonwear_and_calibration_on_synthetic_day() -> None:
