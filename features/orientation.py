@@ -344,8 +344,9 @@ def _run(
     A bin's mean rotation is the rotation of its summed (then normalised) quaternions rather than
     the mean of its samples' rotation matrices: the samples of a 0.25-s bin lie within degrees of
     each other, where the two agree to second order, and it saves the matrix per sample.
-    Measured on a 16-h, 50-Hz day: 44 -> 38 ms, with the same accuracy (BROAD inclination 0.74 ->
-    0.75 deg; the simulator cohort's figures unchanged within 0.01 deg, rotation within 0.03).
+    Measured when these two changes were made, on a 16-h, 50-Hz day: 44 -> 38 ms, with the same
+    accuracy (BROAD inclination 0.74 -> 0.75 deg; the simulator cohort's figures unchanged within
+    0.01 deg, rotation within 0.03).
 
     ``out`` (n_bins, 20), zeros, receives the bins (sample i goes to bin
     ``floor((t_s[i] - t_origin_s) / bin_s)``); ``quats`` ((N, 4) or (0, 4)) the quaternion of
@@ -474,8 +475,8 @@ def _run(
         hz = hdt * wz
         # one Newton step of 1/sqrt around 1 of q's norm (the step keeps |q| within ~1e-4 of 1),
         # computed from q before the step, in parallel with it: the norm the step adds is taken out
-        # one sample later, and no sqrt, division or the step's own norm sits on the dependency chain;
-        # the correction update renormalises exactly
+        # one sample later, and no sqrt, division or the step's own norm sits on the dependency chain
+        # (it also takes out what the correction's first-order normalisation leaves)
         m = 1.5 - 0.5 * (qw * qw + qx * qx + qy * qy + qz * qz)
         if not forward:
             # the rate sampled at t_i drives the step (t_{i-1}, t_i]
@@ -635,7 +636,7 @@ def _run(
             gey = ngy
             if integral and not fast:
                 # integral action: the correction the tilt keeps needing is horizontal gyro bias
-                # (R^T c with the previous block's rotation: the same within the gain's precision)
+                # (R^T c with R at this block's start: the same within the gain's precision)
                 p00, p01, p02, p10, p11, p12, _, _, _ = _rot_of_unit_quat(q0w, q0x, q0y, q0z)
                 bx -= ki * (p00 * cx + p10 * cy)
                 by -= ki * (p01 * cx + p11 * cy)

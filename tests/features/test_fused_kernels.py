@@ -10,7 +10,7 @@ from scipy.ndimage import minimum_filter1d, uniform_filter1d
 from scipy.spatial.transform import Rotation
 
 from features.allocator import keep_freed_memory
-from features.angles import _rolling_median, _rolling_median_where, drift_corrected_yaw
+from features.angles import _rolling_median, _rolling_median_where, bridged_yaw, drift_corrected_yaw
 from features.autocal import correct_vertical
 from features.kinematics import bin_kinematics
 from features.orientation import orientation_bins, orientation_quaternions
@@ -180,3 +180,19 @@ def test_freed_memory_is_kept_for_reuse() -> None:
     before = _rss_mb()
     del a
     assert before - _rss_mb() < 5.0
+
+
+def test_a_turn_lost_in_a_gap_is_bridged_from_the_rates_on_either_side() -> None:
+    # a steady 40 deg/s turn; bins 10-13 are lost (1 s): the filter saw none of the turn there,
+    # so the yaw after the gap is short by 4 steps x 10 deg
+    idx = np.r_[0:10, 14:30].astype(np.int64)
+    true_yaw = 10.0 * idx  # 40 deg/s at 0.25-s bins
+    seen = np.where(idx >= 14, true_yaw - 40.0, true_yaw)
+    yaw, var = bridged_yaw(seen, idx, 0.25)
+    np.testing.assert_allclose(yaw, true_yaw, atol=1e-9)
+    # the bridge's uncertainty, (step duration 1.25 s x the faster adjacent rate)^2, from the gap on
+    np.testing.assert_allclose(var, np.where(idx >= 14, (1.25 * 40.0) ** 2, 0.0))
+    # no gap: unchanged, no uncertainty
+    y2, v2 = bridged_yaw(true_yaw[:10], idx[:10], 0.25)
+    np.testing.assert_array_equal(y2, true_yaw[:10])
+    assert not v2.any()
