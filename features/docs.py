@@ -53,9 +53,12 @@ one holds the head turned that far for minutes) and, like segments without such 
 after a gap > 1 s, rotation falls back to an excursion from the 2-min rolling median heading; that
 fallback includes the head's habitual turn of the moment in its reference. On three
 24-participant accuracy cohorts of the simulator (whose trunk never turns; seeds 11, 12, 13, about
-70 wear days each), the rotation envelope error is max 3.9 / 5.9 / 4.7 deg, RMS 1.0 / 1.2 / 1.2,
-3 / 4 / 3 days above 3 deg (before the blending and bridging: 5.0 / 12.1 / 8.2, RMS 1.2 / 2.0 /
+70 wear days each), the rotation envelope error is max 3.9 / 5.8 / 4.7 deg, RMS 1.0 / 1.2 / 1.2,
+3 / 3 / 4 days above 3 deg (before the blending and bridging: 5.0 / 12.1 / 8.2, RMS 1.2 / 2.0 /
 1.9, 7 / 12 / 14 days; they replaced breaking continuity at any missing bin next to a fast turn).
+Averaging the largest excursions within a few degrees of the day's largest passed all of these
+cohorts but was rejected: it works only because the simulator's ordinary turns stop at 90 % of
+the envelope (with an 8-deg window it already underestimated); a person's large turns do not.
 Longer rolling medians of the raw heading were worse (vertical-bias drift up to 0.1 deg/s: 27 deg
 at 20 min), and a drift-free rolling median alone is dominated by the longest posture bout in its
 window, which is why it is only blended in. Centring excursions on the midpoint of each window's
