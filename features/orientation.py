@@ -209,31 +209,11 @@ def _tilt_quat(ax: float, ay: float, az: float) -> tuple[float, float, float, fl
 
 
 @numba.njit(cache=True, inline="always")
-def _rot_of_quat(qw: float, qx: float, qy: float, qz: float) -> tuple[
+def _rotation(qw: float, qx: float, qy: float, qz: float, s: float) -> tuple[
     float, float, float, float, float, float, float, float, float
 ]:  # fmt: skip
-    """Rotation matrix (row-major) of a quaternion of any non-zero norm (normalised here)."""
-    s = 2.0 / (qw * qw + qx * qx + qy * qy + qz * qz)
-    return (
-        1.0 - s * (qy * qy + qz * qz),
-        s * (qx * qy - qw * qz),
-        s * (qx * qz + qw * qy),
-        s * (qx * qy + qw * qz),
-        1.0 - s * (qx * qx + qz * qz),
-        s * (qy * qz - qw * qx),
-        s * (qx * qz - qw * qy),
-        s * (qy * qz + qw * qx),
-        1.0 - s * (qx * qx + qy * qy),
-    )
-
-
-@numba.njit(cache=True, inline="always")
-def _rot_of_unit_quat(qw: float, qx: float, qy: float, qz: float) -> tuple[
-    float, float, float, float, float, float, float, float, float
-]:  # fmt: skip
-    """As :func:`_rot_of_quat` for a quaternion within ~1e-3 of unit norm: 1/|q|^2 ~ 2 - |q|^2
-    (one Newton step; relative error (1 - |q|^2)^2), without a division."""
-    s = 2.0 * (2.0 - (qw * qw + qx * qx + qy * qy + qz * qz))
+    """Rotation matrix (row-major) of a quaternion of any non-zero norm, given ``s = 2 / |q|^2``
+    (exactly, or from an approximation of 1 / |q|^2 when |q| is near 1)."""
     return (
         1.0 - s * (qy * qy + qz * qz),
         s * (qx * qy - qw * qz),
@@ -305,7 +285,10 @@ def _finish_bins(out: np.ndarray) -> None:
         c = out[b, 19]
         if c <= 0.0:
             continue
-        r00, r01, r02, r10, r11, r12, r20, r21, r22 = _rot_of_quat(out[b, 0], out[b, 1], out[b, 2], out[b, 3])
+        qw, qx, qy, qz = out[b, 0], out[b, 1], out[b, 2], out[b, 3]
+        r00, r01, r02, r10, r11, r12, r20, r21, r22 = _rotation(
+            qw, qx, qy, qz, 2.0 / (qw * qw + qx * qx + qy * qy + qz * qz)
+        )
         out[b, 0] = r00
         out[b, 1] = r01
         out[b, 2] = r02
@@ -637,7 +620,9 @@ def _run(
             if integral and not fast:
                 # integral action: the correction the tilt keeps needing is horizontal gyro bias
                 # (R^T c with R at this block's start: the same within the gain's precision)
-                p00, p01, p02, p10, p11, p12, _, _, _ = _rot_of_unit_quat(q0w, q0x, q0y, q0z)
+                # q0 is within ~1e-3 of unit norm: 1/|q|^2 ~ 2 - |q|^2 (a Newton step), no division
+                n2 = q0w * q0w + q0x * q0x + q0y * q0y + q0z * q0z
+                p00, p01, p02, p10, p11, p12, _, _, _ = _rotation(q0w, q0x, q0y, q0z, 2.0 * (2.0 - n2))
                 bx -= ki * (p00 * cx + p10 * cy)
                 by -= ki * (p01 * cx + p11 * cy)
                 bz -= ki * (p02 * cx + p12 * cy)
