@@ -14,6 +14,7 @@ from features.angles import _rolling_median, _rolling_median_where, bridged_yaw,
 from features.autocal import correct_vertical
 from features.kinematics import bin_kinematics
 from features.orientation import orientation_bins, orientation_quaternions
+from features.posture import FLEXION_THRESHOLDS_DEG, LOAD_THRESHOLD_DEG, NEUTRAL_DEG, posture_features
 from features.rom import ROM_SIDES, RomParams, rom_features
 from features.synthetic import synthesize
 
@@ -196,3 +197,32 @@ def test_a_turn_lost_in_a_gap_is_bridged_from_the_rates_on_either_side() -> None
     y2, v2 = bridged_yaw(true_yaw[:10], idx[:10], 0.25)
     np.testing.assert_array_equal(y2, true_yaw[:10])
     assert not v2.any()
+
+
+def test_posture_pass_equals_the_numpy_statement() -> None:
+    rng = np.random.default_rng(3)
+    for n in (1, 7, 5000, 40000):
+        flex = np.cumsum(rng.normal(0, 2, n)) % 90 - 20
+        flex[rng.random(n) < 0.05] = np.nan
+        # values exactly on every boundary (thresholds are strict, neutral is inclusive)
+        edges = [NEUTRAL_DEG[0], NEUTRAL_DEG[1], LOAD_THRESHOLD_DEG, *FLEXION_THRESHOLDS_DEG]
+        flex[rng.random(n) < 0.05] = rng.choice(edges)
+        worn = rng.random(n) < 0.9
+        got = posture_features(flex, np.zeros(n), np.zeros(n), worn, 0.25)
+        f = flex[worn & np.isfinite(flex)]
+        if f.size == 0:
+            assert got == {}
+            continue
+        worn_s = f.size * 0.25
+        for thr in FLEXION_THRESHOLDS_DEG:
+            assert got[f"flexion_gt{thr}_min"] == pytest.approx(float((f > thr).sum()) * 0.25 / 60.0)
+            assert got[f"flexion_gt{thr}_pct"] == pytest.approx(
+                100.0 * float((f > thr).sum()) * 0.25 / worn_s
+            )
+        assert [got["flexion_p10_deg"], got["flexion_p50_deg"], got["flexion_p90_deg"]] == pytest.approx(
+            np.percentile(f, [10, 50, 90]).tolist()
+        )
+        load = float(np.clip(f - LOAD_THRESHOLD_DEG, 0, None).sum()) * 0.25 / 3600.0
+        assert got["flexion_load_deg_h"] == pytest.approx(load, rel=1e-12)
+        neutral = 100.0 * float(((f >= NEUTRAL_DEG[0]) & (f <= NEUTRAL_DEG[1])).mean())
+        assert got["neutral_pct"] == pytest.approx(neutral)
