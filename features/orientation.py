@@ -209,6 +209,20 @@ def _tilt_quat(ax: float, ay: float, az: float) -> tuple[float, float, float, fl
 
 
 @numba.njit(cache=True, inline="always")
+def _gyro_step(
+    qw: float, qx: float, qy: float, qz: float, hx: float, hy: float, hz: float, m: float
+) -> tuple[float, float, float, float]:
+    """``q (x) (1, h) * m``: one gyro integration step (h = half the rotation vector of the step)
+    with the norm factor ``m``."""
+    return (
+        (qw - qx * hx - qy * hy - qz * hz) * m,
+        (qx + qw * hx + qy * hz - qz * hy) * m,
+        (qy + qw * hy - qx * hz + qz * hx) * m,
+        (qz + qw * hz + qx * hy - qy * hx) * m,
+    )
+
+
+@numba.njit(cache=True, inline="always")
 def _rotation(qw: float, qx: float, qy: float, qz: float, s: float) -> tuple[
     float, float, float, float, float, float, float, float, float
 ]:  # fmt: skip
@@ -463,14 +477,7 @@ def _run(
         m = 1.5 - 0.5 * (qw * qw + qx * qx + qy * qy + qz * qz)
         if not forward:
             # the rate sampled at t_i drives the step (t_{i-1}, t_i]
-            pw = qw - qx * hx - qy * hy - qz * hz
-            px = qx + qw * hx + qy * hz - qz * hy
-            py = qy + qw * hy - qx * hz + qz * hx
-            pz = qz + qw * hz + qx * hy - qy * hx
-            qw = pw * m
-            qx = px * m
-            qy = py * m
-            qz = pz * m
+            qw, qx, qy, qz = _gyro_step(qw, qx, qy, qz, hx, hy, hz, m)
         if per_sample:
             # |q| is within ~(|w| dt / 2)^2 of 1 here (the step's norm is taken out a sample later):
             # normalised exactly, a unit quaternion per sample
@@ -525,14 +532,7 @@ def _run(
         s19 += 1.0
         if forward:
             # the rate sampled at t_i drives the step [t_i, t_{i+1})
-            pw = qw - qx * hx - qy * hy - qz * hz
-            px = qx + qw * hx + qy * hz - qz * hy
-            py = qy + qw * hy - qx * hz + qz * hx
-            pz = qz + qw * hz + qx * hy - qy * hx
-            qw = pw * m
-            qx = px * m
-            qy = py * m
-            qz = pz * m
+            qw, qx, qy, qz = _gyro_step(qw, qx, qy, qz, hx, hy, hz, m)
         kb += 1
         if kb < k_block:
             continue
