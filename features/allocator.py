@@ -3,8 +3,10 @@
 A participant-day allocates about 100 MB of arrays and frees them again. By default glibc
 returns large freed blocks to the OS (``munmap``, heap trimming), so the next day's arrays are
 fresh pages whose first touch costs a page fault each: measured on the bench day, 77 ms per day
-right after another workload against 66 ms with this setting (docs/decisions.md). The process
-then keeps up to 256 MiB of freed memory for reuse.
+right after another workload against 66 ms with this setting (docs/decisions.md). With it, large
+blocks come from the heap and freed memory stays there for reuse: the top of the heap is only
+trimmed once more than 256 MiB of it is free (freed blocks below live ones always stay). The
+setting lasts for the rest of the process.
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ log = logging.getLogger(__name__)
 
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
-# blocks below 256 MiB come from the heap (a participant-day's largest array is ~40 MB), and up to
-# 256 MiB of free heap is kept
-_KEEP_BYTES = 256 << 20
+_TRIM_BYTES = 256 << 20
+# blocks below this come from the heap (a participant-day's largest array is ~40 MB); glibc
+# versions that cap the threshold at 32 MiB (mallopt(3)) get the cap
+_MMAP_BYTES = (256 << 20, 32 << 20)
 
 _done = False
 
@@ -39,5 +42,6 @@ def keep_freed_memory() -> bool:
     except (OSError, AttributeError):
         log.debug("no glibc mallopt here: freed memory goes back to the OS")
         return False
-    _done = bool(mallopt(_M_TRIM_THRESHOLD, _KEEP_BYTES)) and bool(mallopt(_M_MMAP_THRESHOLD, _KEEP_BYTES))
+    mmap_set = any(mallopt(_M_MMAP_THRESHOLD, size) for size in _MMAP_BYTES)
+    _done = mmap_set and bool(mallopt(_M_TRIM_THRESHOLD, _TRIM_BYTES))
     return _done

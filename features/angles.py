@@ -32,7 +32,7 @@ class HeadAngles:
     flexion_deg, lateral_deg : (B,) float
         Flexion (+) / extension (-) and right (+) / left (-) lateral flexion versus gravity.
     rotation_deg : (B,) float
-        Right (+) / left (-) rotation excursion from the rolling median heading.
+        Right (+) / left (-) rotation from the straight-ahead reference (see :class:`RotationParams`).
     """
 
     flexion_deg: F64

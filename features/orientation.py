@@ -107,7 +107,7 @@ class FilterParams:
         difference to x-io's reference output on its recording 0.49 -> 0.40 deg; simulator
         cohorts (seeds 11, 12, 13) flexion RMSE 0.33/0.32/0.35 -> 0.32/0.31/0.34 deg and lateral
         0.67/0.60/0.60 -> 0.66/0.60/0.59, with the lateral envelope's worst day 2.2/1.9/1.6 ->
-        2.3/2.1/1.9 deg (quicker following lets more accelerometer noise into a held end range);
+        2.1/2.2/1.9 deg (quicker following lets more accelerometer noise into a held end range);
         BROAD unchanged (its evaluated phases are movement).
     update_s : float
         Period of rest detection and the gyro-bias update (the gyro is integrated every sample).
@@ -252,13 +252,20 @@ def _flush_bin(
 
     Time increases, so a bin is normally stored once, without reading its row (reading the cold
     row would wait on memory once per bin). A bin at or below ``last_b`` (timestamps that went
-    back) is added to its row. Only stores happen here: the rotation, its division and the other
+    back) is added to its row, its quaternion sum turned into the same hemisphere first (q and -q
+    are one rotation, and after a full turn the filter's quaternion has changed sign: the two
+    visits' sums would cancel). Only stores happen here: the rotation, its division and the other
     arithmetic are left to the pass after the loop, which keeps the per-sample loop's registers
     free (measured: -8 ms per 16-h day).
     """
     if not (0 <= b < n_bins):
         return last_b
     if b <= last_b:
+        if sqw * out[b, 0] + sqx * out[b, 1] + sqy * out[b, 2] + sqz * out[b, 3] < 0.0:
+            sqw = -sqw
+            sqx = -sqx
+            sqy = -sqy
+            sqz = -sqz
         sqw += out[b, 0]
         sqx += out[b, 1]
         sqy += out[b, 2]
@@ -300,9 +307,8 @@ def _finish_bins(out: np.ndarray) -> None:
         if c <= 0.0:
             continue
         qw, qx, qy, qz = out[b, 0], out[b, 1], out[b, 2], out[b, 3]
-        r00, r01, r02, r10, r11, r12, r20, r21, r22 = _rotation(
-            qw, qx, qy, qz, 2.0 / (qw * qw + qx * qx + qy * qy + qz * qz)
-        )
+        n2 = qw * qw + qx * qx + qy * qy + qz * qz  # > 0: the summed quaternions share a hemisphere
+        r00, r01, r02, r10, r11, r12, r20, r21, r22 = _rotation(qw, qx, qy, qz, 2.0 / max(n2, 1e-300))
         out[b, 0] = r00
         out[b, 1] = r01
         out[b, 2] = r02
@@ -513,8 +519,8 @@ def _run(
             sqw = sqx = sqy = sqz = s9 = s10 = 0.0
             s11 = s12 = s13 = s14 = s15 = s16 = s17 = s19 = 0.0
         wd = math.sqrt(wx * wx + wy * wy + wz * wz) / d2r
-        # the orientation of the sample (before its step, as its rotation matrix was): summed,
-        # a bin's mean quaternion (samples of a bin lie within degrees of each other)
+        # the orientation at the sample's time (before the step it drives, or after the step it
+        # ends): summed, a bin's mean quaternion (samples of a bin lie within degrees of each other)
         sqw += qw
         sqx += qx
         sqy += qy
@@ -572,10 +578,6 @@ def _run(
             rax = lax
             ray = lay
             raz = laz
-        # the correction period's largest block mean-square rate and acceleration variance
-        # (max, not a branch: a data-dependent branch per block cost 2 ms per 16-h day)
-        peak_r2 = max(peak_r2, sgg * inv_k)
-        peak_a2 = max(peak_a2, var_a)
         kc += 1
         if kc >= k_corr:
             # ---- correction (every correct_s): gravity low-pass, tilt correction ----
@@ -583,6 +585,9 @@ def _run(
             # to q's sample-to-sample dependency chain does not wait for the latest quaternion
             # (their data lags 0.1 s, far inside the correction's bandwidth, kp = 0.6/s).
             kc = 0
+            # the largest block mean-square rate and acceleration variance of the blocks whose
+            # earth-frame sums it uses (max, not a branch: a data-dependent branch per block cost
+            # 2 ms per 16-h day)
             fast = peak_r2 > fast_r2  # fast turns: no integral action
             quiet = peak_r2 <= quiet_r2 and peak_a2 <= quiet_a2
             if init_left > 0.0:
@@ -640,9 +645,20 @@ def _run(
             qx = px
             qy = py
             qz = pz
+            # the block just finished was summed in the earth frame before this correction: turn
+            # its sum with the same rotation (as the gravity estimate above), or at the dead-beat
+            # gain of the fast phase it brings the corrected error back (a 4-deg overshoot 1 s
+            # after a gap)
+            nex = eax + cy * eaz
+            ney = eay - cx * eaz
+            eaz = eaz + cx * eay - cy * eax
+            eax = nex
+            eay = ney
             cex = cey = cez = ccnt = 0.0
             peak_r2 = peak_a2 = 0.0
-        # this block's earth-frame sums join the next correction's
+        # this block's earth-frame sums and its movement join the next correction's
+        peak_r2 = max(peak_r2, sgg * inv_k)
+        peak_a2 = max(peak_a2, var_a)
         cex += eax
         cey += eay
         cez += eaz

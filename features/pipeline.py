@@ -210,9 +210,9 @@ def compute_features(
 ) -> int:
     """(Re)compute missing or changed participant-days; returns how many were written.
 
-    From the first call on, this process keeps up to 256 MiB of freed memory for reuse instead of
-    returning it to the OS (:func:`features.allocator.keep_freed_memory`): each day's arrays then
-    reuse the previous day's pages.
+    From the first call on, this process keeps freed memory for reuse instead of returning it to
+    the OS (:func:`features.allocator.keep_freed_memory`): each day's arrays then reuse the
+    previous day's pages.
 
     Parameters
     ----------
