@@ -77,10 +77,19 @@ def _rms_deg(u: F64, ref: F64, ok: npt.NDArray[np.bool_]) -> float:
 
 def xio_inclination(first_s: float | None = None, path: Path = XIO_CSV) -> XioInclination:
     """Compare on the first ``first_s`` seconds of the recording (None: all of it)."""
-    d = np.genfromtxt(path, delimiter=",", skip_header=1)
+    d = np.genfromtxt(path, delimiter=",", skip_header=1, ndmin=2)
+    if d.shape[1] != 10 or not np.isfinite(d).all():
+        raise ValueError(
+            f"{path}: expected x-io's 10 numeric columns (time, gyroscope xyz, accelerometer xyz, "
+            f"magnetometer xyz) in every row, got {d.shape[1]} columns or blank/non-numeric values"
+        )
     if first_s is not None:
         d = d[d[:, 0] - d[0, 0] < first_s]
     t = d[:, 0] - d[0, 0]
+    if t.size < 2 or t[-1] <= SETTLE_S:
+        raise ValueError(
+            f"{path}: {t[-1] if t.size else 0:.1f} s of data; the comparison needs more than {SETTLE_S} s"
+        )
     gyro, acc, mag = d[:, 1:4], d[:, 4:7], d[:, 7:10]
     fs = 1.0 / float(np.median(np.diff(t)))
     ref = up_vectors(_reference(gyro, acc, mag, fs))

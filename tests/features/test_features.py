@@ -87,6 +87,15 @@ def test_xio_recording_as_close_to_its_reference_as_madgwick() -> None:
     assert res.ours_deg < 1.0
 
 
+def test_xio_check_names_the_file_on_bad_input(tmp_path: Path) -> None:
+    bad = tmp_path / "sensor_data.csv"
+    bad.write_text("Time (s),Gyroscope X (deg/s)\n0,1\n0.01,2\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"sensor_data\.csv: expected x-io's 10 numeric columns"):
+        xio_inclination(path=bad)
+    with pytest.raises(ValueError, match=r"1\.0 s of data"):
+        xio_inclination(first_s=1.0)
+
+
 def test_filter_reconverges_after_a_gap_without_overshoot() -> None:
     """A 0.5-s data gap while the head tilts 47 deg unseen: the fast re-convergence after the
     gap settles within a second and does not overshoot (it did by 4 deg 1 s after the gap while

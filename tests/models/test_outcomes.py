@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ingest.tables import DIARY_STORE_COLUMNS
 from models.grid import build_grids
 from models.matrix import responder_labels
 
@@ -23,20 +24,7 @@ def _label(baseline_headaches: int, outcome_headaches: int, baseline_filled: int
         else:
             headache = 0
         rows.append(("A", day, headache, 6.0 if headache else np.nan, 0.0, 0.0, np.nan, np.nan, pd.NaT))
-    diary = pd.DataFrame(
-        rows,
-        columns=[
-            "subject_id",
-            "diary_date",
-            "headache",
-            "intensity",
-            "duration_h",
-            "medication",
-            "neck_pain",
-            "lightheaded",
-            "entered_at",
-        ],
-    )
+    diary = pd.DataFrame(rows, columns=list(DIARY_STORE_COLUMNS))
     diary["entered_at"] = pd.to_datetime(diary["entered_at"], utc=True)
     participants = pd.DataFrame({"subject_id": ["A"], "treatment_start": [ts]})
     (grid,) = build_grids(participants, diary, pd.DataFrame({"subject_id": [], "day": []}), [])
