@@ -73,9 +73,12 @@ DEFAULT_AUTOCAL = AutocalParams()
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _still_moments(bins: np.ndarray, sd2_max: float, gyro_max: float, mag_tol: float, out: np.ndarray) -> int:
+def _still_moments(
+    bins: np.ndarray, sd2_max: float, gyro_max: float, mag_tol: float, summed: bool, out: np.ndarray
+) -> int:
     """Mean acceleration (x, y, z) and its squared norm of the still bins into the first M rows of
-    ``out`` (B, 4), in one pass; returns M.
+    ``out`` (B, 4), in one pass; returns M. ``summed``: column 9 holds the bin's summed angular
+    speed, not yet its mean (the filter's bins before they are finished).
 
     Still: at least 3 samples, mean angular speed below ``gyro_max``, every axis' variance below
     ``sd2_max`` and ``| |a| - 1 |`` below ``mag_tol``.
@@ -83,7 +86,7 @@ def _still_moments(bins: np.ndarray, sd2_max: float, gyro_max: float, mag_tol: f
     n = 0
     for b in range(bins.shape[0]):
         c = bins[b, 19]
-        if c < 3.0 or bins[b, 9] >= gyro_max:
+        if c < 3.0 or bins[b, 9] >= (gyro_max * c if summed else gyro_max):
             continue
         ic = 1.0 / c  # one division per bin, not six
         mx = bins[b, 11] * ic
@@ -146,13 +149,16 @@ def _normal_equations(
     return xtx, xty, n
 
 
-def fit_offset(bins: F64, params: AutocalParams = DEFAULT_AUTOCAL) -> F64:
+def fit_offset(bins: F64, params: AutocalParams = DEFAULT_AUTOCAL, *, summed: bool = False) -> F64:
     """Accelerometer zero-g offset (g, (3,)) of one recording from its still bins; zeros if not fitted.
 
     Parameters
     ----------
     bins : (B, 20) float
         Output of :func:`features.orientation.orientation_bins` (acc sums, squares, count, gyro).
+    summed : bool
+        ``bins`` are the filter's sums before they are finished (column 9: summed angular speed;
+        see ``orientation_bins(autocal=...)``).
     """
     b = bins
     reg = np.diag([params.ridge, params.ridge, params.ridge, 0.0])
@@ -160,7 +166,9 @@ def fit_offset(bins: F64, params: AutocalParams = DEFAULT_AUTOCAL) -> F64:
     # one pass over the bins picks the still ones; fit 1: all of them; fit 2: without the bins fit 1
     # does not explain (slow but accelerated movements that passed the stillness test)
     buf = np.empty((b.shape[0], 4))  # numpy, not numba: huge pages for a large array
-    m = _still_moments(b, params.still_acc_sd_g**2, params.still_gyro_dps, params.magnitude_tol_g, buf)
+    m = _still_moments(
+        b, params.still_acc_sd_g**2, params.still_gyro_dps, params.magnitude_tol_g, summed, buf
+    )
     still = buf[:m]
     for res_max in (np.inf, params.res_max_g2):
         xtx, xty, n = _normal_equations(still, fit, res_max)
@@ -196,8 +204,12 @@ def rotation_of_bin(
 
 
 @numba.njit(cache=True, error_model="numpy", inline="always")
-def correct_row(bins: np.ndarray, b: int, ox: float, oy: float, oz: float) -> None:
-    """Tilt bin ``b``'s mean rotation (earth frame) so its vertical becomes the direction of up - o.
+def corrected_rotation(
+    r0: float, r1: float, r2: float, r3: float, r4: float, r5: float, r6: float, r7: float, r8: float,
+    ox: float, oy: float, oz: float,
+) -> tuple[float, float, float, float, float, float, float, float, float]:  # fmt: skip
+    """A bin's mean rotation (row-major) tilted in the earth frame so its vertical becomes the
+    direction of up - o.
 
     In the earth frame the corrected vertical is ``e_z - R o`` (``R o``: the offset seen in the
     earth frame), reached by the small rotation about ``k = (-(R o)_y, (R o)_x, 0)`` (first order in
@@ -207,7 +219,6 @@ def correct_row(bins: np.ndarray, b: int, ox: float, oy: float, oz: float) -> No
     first-order (non-orthonormal) C would swamp. No square roots or divisions per bin (the series'
     constant divisors are folded into reciprocals at compile time).
     """
-    r0, r1, r2, r3, r4, r5, r6, r7, r8 = rotation_of_bin(bins, b)
     kx = -(r3 * ox + r4 * oy + r5 * oz)
     ky = r0 * ox + r1 * oy + r2 * oz
     t2 = kx * kx + ky * ky
@@ -221,15 +232,33 @@ def correct_row(bins: np.ndarray, b: int, ox: float, oy: float, oz: float) -> No
     c20 = -sa * ky
     c21 = sa * kx
     c22 = 1.0 - sb * t2
-    bins[b, 0] = c00 * r0 + c01 * r3 + c02 * r6
-    bins[b, 1] = c00 * r1 + c01 * r4 + c02 * r7
-    bins[b, 2] = c00 * r2 + c01 * r5 + c02 * r8
-    bins[b, 3] = c01 * r0 + c11 * r3 + c12 * r6
-    bins[b, 4] = c01 * r1 + c11 * r4 + c12 * r7
-    bins[b, 5] = c01 * r2 + c11 * r5 + c12 * r8
-    bins[b, 6] = c20 * r0 + c21 * r3 + c22 * r6
-    bins[b, 7] = c20 * r1 + c21 * r4 + c22 * r7
-    bins[b, 8] = c20 * r2 + c21 * r5 + c22 * r8
+    return (
+        c00 * r0 + c01 * r3 + c02 * r6,
+        c00 * r1 + c01 * r4 + c02 * r7,
+        c00 * r2 + c01 * r5 + c02 * r8,
+        c01 * r0 + c11 * r3 + c12 * r6,
+        c01 * r1 + c11 * r4 + c12 * r7,
+        c01 * r2 + c11 * r5 + c12 * r8,
+        c20 * r0 + c21 * r3 + c22 * r6,
+        c20 * r1 + c21 * r4 + c22 * r7,
+        c20 * r2 + c21 * r5 + c22 * r8,
+    )
+
+
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def correct_row(bins: np.ndarray, b: int, ox: float, oy: float, oz: float) -> None:
+    """:func:`corrected_rotation` of bin ``b``, written back in place."""
+    r0, r1, r2, r3, r4, r5, r6, r7, r8 = rotation_of_bin(bins, b)
+    r0, r1, r2, r3, r4, r5, r6, r7, r8 = corrected_rotation(r0, r1, r2, r3, r4, r5, r6, r7, r8, ox, oy, oz)
+    bins[b, 0] = r0
+    bins[b, 1] = r1
+    bins[b, 2] = r2
+    bins[b, 3] = r3
+    bins[b, 4] = r4
+    bins[b, 5] = r5
+    bins[b, 6] = r6
+    bins[b, 7] = r7
+    bins[b, 8] = r8
 
 
 @numba.njit(cache=True, error_model="numpy")

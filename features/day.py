@@ -13,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from features.angles import head_angles
-from features.autocal import fit_offset
+from features.autocal import DEFAULT_AUTOCAL
 from features.calibration import STRONG_LEAN_DEG, Calibration, estimate_mounting
 from features.errors import CalibrationError
 from features.kinematics import BinKinematics, bin_kinematics
@@ -157,10 +157,10 @@ def process_day(
             n_bins=hi - lo,
             t_origin_s=lo * BIN_S,
             params=params,
+            # accelerometer zero-g offset from the recording's still bins: tilts the vertical back
+            autocal=DEFAULT_AUTOCAL,
         )
-        # accelerometer zero-g offset from the recording's still bins: tilts the vertical back
-        # (correct_vertical, in the pass that computes the kinematics)
-        kin = bin_kinematics(bins, BIN_S, offset_g=fit_offset(bins))
+        kin = bin_kinematics(bins, BIN_S)
         rec_present = kin.present
         new = rec_present & ~present[lo:hi]  # a second device on the same day only fills what is missing
         nw0 = nonwear_flags(bins, BIN_S, rate_dps=kin.rate_dps, present=kin.present)

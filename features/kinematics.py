@@ -14,7 +14,7 @@ import numba
 import numpy as np
 import numpy.typing as npt
 
-from features.autocal import correct_row, rotation_of_bin
+from features.autocal import corrected_rotation, rotation_of_bin
 
 F64 = npt.NDArray[np.float64]
 
@@ -48,7 +48,7 @@ class BinKinematics:
         )
 
 
-@numba.njit(cache=True, fastmath=False, error_model="numpy")
+@numba.njit(cache=True, error_model="numpy")
 def _kinematics(
     bins: np.ndarray,
     ox: float,
@@ -63,50 +63,64 @@ def _kinematics(
     """Unit up, step vector and the cosine of the angle turned from the previous bin (NaN: no data).
 
     With ``correct``, each bin's rotation is first tilted by the accelerometer offset (ox, oy, oz)
-    in place (:func:`features.autocal.correct_row`), in the same pass. The arccos is left to
-    numpy, whose vectorised (SIMD) arccos is ~20x faster than a libm call per bin. ``up``, ``step``
-    (B, 3), ``cos`` and ``present`` (B,) are outputs allocated by numpy (large numba allocations are not in huge
-    pages: their first-touch page faults would cost more than the loop).
+    in place (:func:`features.autocal.corrected_rotation`), in the same pass. The previous bin's
+    rotation is carried in registers, so every bin's nine entries are read once and (corrected)
+    written once. The arccos is left to numpy, whose vectorised (SIMD) arccos is ~20x faster
+    than a libm call per bin. ``up``, ``step`` (B, 3), ``cos`` and ``present`` (B,) are outputs
+    allocated by numpy (large numba allocations are not in huge pages: their first-touch page
+    faults would cost more than the loop).
     """
     n = bins.shape[0]
     nan = np.nan
+    a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = a8 = 0.0
+    prev = False  # the previous bin had data (its rotation is in a0..a8)
     for b in range(n):
         # every entry is written (NaN where undefined): the outputs need no fill pass
         up[b, 0] = up[b, 1] = up[b, 2] = nan
         step[b, 0] = step[b, 1] = step[b, 2] = nan
         cos[b] = nan
-        present[b] = bins[b, 19] > 0.0
-        if not present[b]:
+        has = bins[b, 19] > 0.0
+        present[b] = has
+        if not has:
+            prev = False
             continue
-        if correct:
-            correct_row(bins, b, ox, oy, oz)
-        u0 = bins[b, 6]
-        u1 = bins[b, 7]
-        u2 = bins[b, 8]
-        m = math.sqrt(u0 * u0 + u1 * u1 + u2 * u2)
-        if m > 0.0:
-            inv = 1.0 / m  # one division, not three
-            up[b, 0] = u0 * inv
-            up[b, 1] = u1 * inv
-            up[b, 2] = u2 * inv
-        if b == 0 or bins[b - 1, 19] <= 0.0:
-            continue
-        # D = R_a^T R_b with R row-major in columns 0..8: d_ij = sum_k A[k, i] B[k, j]
-        a0, a1, a2, a3, a4, a5, a6, a7, a8 = rotation_of_bin(bins, b - 1)
         q0, q1, q2, q3, q4, q5, q6, q7, q8 = rotation_of_bin(bins, b)
-        d00 = a0 * q0 + a3 * q3 + a6 * q6
-        d11 = a1 * q1 + a4 * q4 + a7 * q7
-        d22 = a2 * q2 + a5 * q5 + a8 * q8
-        d21 = a2 * q1 + a5 * q4 + a8 * q7
-        d12 = a1 * q2 + a4 * q5 + a7 * q8
-        d02 = a0 * q2 + a3 * q5 + a6 * q8
-        d20 = a2 * q0 + a5 * q3 + a8 * q6
-        d10 = a1 * q0 + a4 * q3 + a7 * q6
-        d01 = a0 * q1 + a3 * q4 + a6 * q7
-        step[b, 0] = 0.5 * (d21 - d12)
-        step[b, 1] = 0.5 * (d02 - d20)
-        step[b, 2] = 0.5 * (d10 - d01)
-        cos[b] = min(1.0, max(-1.0, (d00 + d11 + d22 - 1.0) * 0.5))
+        if correct:
+            q0, q1, q2, q3, q4, q5, q6, q7, q8 = corrected_rotation(
+                q0, q1, q2, q3, q4, q5, q6, q7, q8, ox, oy, oz
+            )
+            bins[b, 0] = q0
+            bins[b, 1] = q1
+            bins[b, 2] = q2
+            bins[b, 3] = q3
+            bins[b, 4] = q4
+            bins[b, 5] = q5
+            bins[b, 6] = q6
+            bins[b, 7] = q7
+            bins[b, 8] = q8
+        m2 = q6 * q6 + q7 * q7 + q8 * q8
+        if m2 > 0.0:
+            inv = 1.0 / math.sqrt(m2)  # one division, not three
+            up[b, 0] = q6 * inv
+            up[b, 1] = q7 * inv
+            up[b, 2] = q8 * inv
+        if prev:
+            # D = R_a^T R_b with R row-major: d_ij = sum_k A[k, i] B[k, j]
+            d00 = a0 * q0 + a3 * q3 + a6 * q6
+            d11 = a1 * q1 + a4 * q4 + a7 * q7
+            d22 = a2 * q2 + a5 * q5 + a8 * q8
+            d21 = a2 * q1 + a5 * q4 + a8 * q7
+            d12 = a1 * q2 + a4 * q5 + a7 * q8
+            d02 = a0 * q2 + a3 * q5 + a6 * q8
+            d20 = a2 * q0 + a5 * q3 + a8 * q6
+            d10 = a1 * q0 + a4 * q3 + a7 * q6
+            d01 = a0 * q1 + a3 * q4 + a6 * q7
+            step[b, 0] = 0.5 * (d21 - d12)
+            step[b, 1] = 0.5 * (d02 - d20)
+            step[b, 2] = 0.5 * (d10 - d01)
+            cos[b] = min(1.0, max(-1.0, (d00 + d11 + d22 - 1.0) * 0.5))
+        a0, a1, a2, a3, a4, a5, a6, a7, a8 = q0, q1, q2, q3, q4, q5, q6, q7, q8
+        prev = True
 
 
 def bin_kinematics(bins: F64, bin_s: float, *, offset_g: F64 | None = None) -> BinKinematics:

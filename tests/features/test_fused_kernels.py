@@ -11,12 +11,13 @@ from scipy.spatial.transform import Rotation
 
 from features.allocator import keep_freed_memory
 from features.angles import _rolling_median, _rolling_median_where, bridged_yaw, drift_corrected_yaw
-from features.autocal import correct_vertical
+from features.autocal import DEFAULT_AUTOCAL, correct_vertical, fit_offset
 from features.kinematics import bin_kinematics
 from features.orientation import orientation_bins, orientation_quaternions
 from features.posture import FLEXION_THRESHOLDS_DEG, LOAD_THRESHOLD_DEG, NEUTRAL_DEG, posture_features
 from features.rom import ROM_SIDES, RomParams, rom_features
 from features.synthetic import synthesize
+from simulator.imu import render_segment
 
 
 def _bins(seconds: float = 300.0, fs: float = 50.0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -49,6 +50,17 @@ def test_kinematics_with_offset_equals_correct_then_kinematics() -> None:
     np.testing.assert_allclose(got.up, ref.up, rtol=0, atol=1e-12)
     np.testing.assert_allclose(got.rate_dps, ref.rate_dps, rtol=0, atol=1e-9)
     np.testing.assert_array_equal(got.present, bins[:, 19] > 0)
+
+
+def test_autocal_while_finishing_equals_correcting_the_finished_bins() -> None:
+    seg = render_segment(np.random.default_rng(5), 3600.0, 50.0, nonwear=True)
+    t, acc, gyro = seg.t_s + 500.0, seg.acc_g.astype(np.float32), seg.gyro_dps.astype(np.float32)
+    ref = orientation_bins(t, acc, gyro, bin_s=0.25, t_origin_s=500.0)
+    offset = fit_offset(ref)
+    assert np.linalg.norm(offset) > 1e-3  # the simulator's accelerometer has an offset to fit
+    correct_vertical(ref, offset)
+    got = orientation_bins(t, acc, gyro, bin_s=0.25, t_origin_s=500.0, autocal=DEFAULT_AUTOCAL)
+    np.testing.assert_allclose(got, ref, rtol=0, atol=1e-12)
 
 
 @pytest.mark.parametrize("hold_s", [0.25, 0.5, 0.75, 1.0])
