@@ -12,6 +12,7 @@ from scipy.spatial.transform import Rotation
 from features.allocator import keep_freed_memory
 from features.angles import _rolling_median, _rolling_median_where, bridged_yaw, drift_corrected_yaw
 from features.autocal import DEFAULT_AUTOCAL, correct_vertical, fit_offset
+from features.calibration import _biweighted_scatter, _cross_moment
 from features.kinematics import bin_kinematics
 from features.orientation import orientation_bins, orientation_quaternions
 from features.posture import FLEXION_THRESHOLDS_DEG, LOAD_THRESHOLD_DEG, NEUTRAL_DEG, posture_features
@@ -259,3 +260,23 @@ def test_posture_pass_equals_the_numpy_statement() -> None:
         assert got["flexion_load_deg_h"] == pytest.approx(load, rel=1e-12)
         neutral = 100.0 * float(((f >= NEUTRAL_DEG[0]) & (f <= NEUTRAL_DEG[1])).mean())
         assert got["neutral_pct"] == pytest.approx(neutral)
+
+
+def test_calibration_kernels_equal_the_numpy_statements() -> None:
+    rng = np.random.default_rng(4)
+    w = rng.normal(0, 1, (5000, 3)) * [1.0, 0.6, 0.08]  # nods and side bends: a flat cloud of axes
+    z = np.array([0.05, -0.02, 1.0]) / np.linalg.norm([0.05, -0.02, 1.0])
+    sin_c = np.sin(np.radians(5.0))
+    r = np.abs(w @ z) / (np.linalg.norm(w, axis=1) * sin_c)
+    wt = np.where(r < 1.0, (1.0 - r * r) ** 2, 0.0)
+    assert 0 < np.count_nonzero(wt) < w.shape[0]  # some steps are weighted out
+    scatter, k = _biweighted_scatter(w, z, 1.0 / sin_c)
+    np.testing.assert_allclose(scatter, (w * wt[:, None]).T @ w, rtol=1e-12)
+    assert k == np.count_nonzero(wt)
+    e1 = np.array([1.0, 0.0, 0.0])
+    e2 = np.array([0.0, 1.0, 0.0])
+    a, b = w @ e1, w @ e2
+    energy = a * a + b * b
+    ref = np.sum(energy * np.exp(4j * np.arctan2(b, a)))
+    re, im, en = _cross_moment(w, e1, e2)
+    np.testing.assert_allclose([re, im, en], [ref.real, ref.imag, energy.sum()], rtol=1e-10)
