@@ -354,6 +354,25 @@ def drift_corrected_yaw(
     return out
 
 
+@numba.njit(cache=True, error_model="numpy")
+def _upsample_linear(coarse: np.ndarray, step: int, n: int, out: np.ndarray) -> None:
+    """``out[:n] = np.interp(np.arange(n), np.arange(0, n, step)[:m], coarse)`` (m = coarse.size)
+    for a regular grid: the interval is found by a division instead of a binary search per bin,
+    with np.interp's formula (bitwise the same values) and its hold beyond the last grid point."""
+    m = coarse.shape[0]
+    for i in range(n):
+        j = i // step
+        if j >= m - 1:
+            out[i] = coarse[m - 1]
+            continue
+        x0 = j * step
+        if i == x0:
+            out[i] = coarse[j]
+            continue
+        slope = (coarse[j + 1] - coarse[j]) / step
+        out[i] = slope * (i - x0) + coarse[j]
+
+
 def _rolling_median(y: F64, bin_s: float, window_s: float, grid_s: float = 1.0, smooth_s: float = 0.0) -> F64:
     """Centred rolling median, run on a ``grid_s`` grid (cheap) and interpolated back; with
     ``smooth_s``, averaged over that long on the grid first."""
@@ -363,7 +382,10 @@ def _rolling_median(y: F64, bin_s: float, window_s: float, grid_s: float = 1.0, 
     base_c = median_filter(coarse, size=win, mode="nearest")
     if smooth_s > 0:
         base_c = uniform_filter1d(base_c, max(1, round(smooth_s / (bin_s * step))), mode="nearest")
-    return np.interp(np.arange(y.size), np.arange(0, y.size, step)[: base_c.size], base_c)
+    out = np.empty(y.size)
+    if y.size:
+        _upsample_linear(np.ascontiguousarray(base_c, dtype=np.float64), step, y.size, out)
+    return out
 
 
 def _rolling_median_where(y: F64, where: npt.NDArray[np.bool_], bin_s: float, window_s: float) -> F64:

@@ -10,7 +10,13 @@ from scipy.ndimage import minimum_filter1d, uniform_filter1d
 from scipy.spatial.transform import Rotation
 
 from features.allocator import keep_freed_memory
-from features.angles import _rolling_median, _rolling_median_where, bridged_yaw, drift_corrected_yaw
+from features.angles import (
+    _rolling_median,
+    _rolling_median_where,
+    _upsample_linear,
+    bridged_yaw,
+    drift_corrected_yaw,
+)
 from features.autocal import DEFAULT_AUTOCAL, correct_vertical, fit_offset
 from features.calibration import _biweighted_scatter, _cross_moment
 from features.kinematics import bin_kinematics
@@ -280,3 +286,14 @@ def test_calibration_kernels_equal_the_numpy_statements() -> None:
     ref = np.sum(energy * np.exp(4j * np.arctan2(b, a)))
     re, im, en = _cross_moment(w, e1, e2)
     np.testing.assert_allclose([re, im, en], [ref.real, ref.imag, energy.sum()], rtol=1e-10)
+
+
+def test_regular_grid_upsampling_equals_np_interp() -> None:
+    rng = np.random.default_rng(6)
+    for _ in range(300):
+        step = int(rng.integers(1, 30))
+        n = int(rng.integers(1, 400))
+        coarse = rng.normal(0, 50, len(range(0, n, step)))
+        out = np.empty(n)
+        _upsample_linear(coarse, step, n, out)
+        np.testing.assert_array_equal(out, np.interp(np.arange(n), np.arange(0, n, step), coarse))
