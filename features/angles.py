@@ -454,17 +454,53 @@ def head_angles(bins: F64, mount: F64, bin_s: float, params: RotationParams = DE
             anchor = None
         if anchor is None:
             ref = _rolling_median(yaw_c, bin_s, params.fallback_window_s)
-        else:
-            habitual = _rolling_median(
-                yaw_c, bin_s, params.habitual_window_s, grid_s=5.0, smooth_s=params.habitual_smooth_s
-            )
-            # time the carried anchor has been drifting, plus the bridges' variance in the same units
-            t_s = (ii - ii[0]) * bin_s + params.blend_time_s / params.habitual_sd_deg**2 * bridge_var
-            ref = anchor + t_s / (t_s + params.blend_time_s) * (habitual - anchor)
-            # a detector only: a 5-s grid is plenty
-            trunk = _rolling_median(yaw_c, bin_s, params.trunk_window_s, grid_s=5.0)
-            turned = np.abs(trunk - anchor) > params.trunk_tolerance_deg
-            if turned.any():
-                ref[turned] = _rolling_median_where(yaw_c, turned, bin_s, params.fallback_window_s)
-        rot[ii] = -(yaw_c - ref)  # right rotation turns the forward axis clockwise (negative yaw)
+            _put_rotation(yaw_c, ref, ii, rot)
+            continue
+        habitual = _rolling_median(
+            yaw_c, bin_s, params.habitual_window_s, grid_s=5.0, smooth_s=params.habitual_smooth_s
+        )
+        # a detector only: a 5-s grid is plenty
+        trunk = _rolling_median(yaw_c, bin_s, params.trunk_window_s, grid_s=5.0)
+        turned = np.empty(ii.size, dtype=np.bool_)
+        if _put_blended_rotation(yaw_c, habitual, trunk, bridge_var, ii, anchor, bin_s, params.blend_time_s,
+                                 params.habitual_sd_deg, params.trunk_tolerance_deg, rot, turned):  # fmt: skip
+            fallback = _rolling_median_where(yaw_c, turned, bin_s, params.fallback_window_s)
+            rot[ii[turned]] = -(yaw_c[turned] - fallback)
     return HeadAngles(flexion_deg=flex, lateral_deg=lat, rotation_deg=rot)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _put_rotation(yaw_deg: np.ndarray, ref_deg: np.ndarray, bin_idx: np.ndarray, rot: np.ndarray) -> None:
+    """``rot[bin_idx] = -(yaw - ref)``: a right rotation turns the forward axis clockwise
+    (negative yaw)."""
+    for k in range(bin_idx.shape[0]):
+        rot[bin_idx[k]] = -(yaw_deg[k] - ref_deg[k])
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _put_blended_rotation(
+    yaw_deg: np.ndarray, habitual_deg: np.ndarray, trunk_deg: np.ndarray, bridge_var: np.ndarray,
+    bin_idx: np.ndarray, anchor_deg: float, bin_s: float, blend_time_s: float, habitual_sd_deg: float,
+    trunk_tolerance_deg: float, rot: np.ndarray, turned: np.ndarray,
+) -> bool:  # fmt: skip
+    """Rotation from the anchor blended toward the habitual heading, in one pass (see
+    :class:`RotationParams`); returns whether any bin had the trunk turned.
+
+    ``t`` = time the carried anchor has been drifting plus the bridges' variance in the same
+    units; ``ref = anchor + t / (t + blend_time_s) * (habitual - anchor)``; ``rot[bin_idx] =
+    -(yaw - ref)``. Where the trunk heading is more than ``trunk_tolerance_deg`` from the anchor
+    (``turned``, an output) nothing is written: the caller fills those bins from the fallback
+    rolling median.
+    """
+    var_s = blend_time_s / habitual_sd_deg**2  # seconds per deg^2 of bridge variance
+    any_turned = False
+    for k in range(bin_idx.shape[0]):
+        tr = abs(trunk_deg[k] - anchor_deg) > trunk_tolerance_deg
+        turned[k] = tr
+        if tr:
+            any_turned = True
+            continue
+        t = (bin_idx[k] - bin_idx[0]) * bin_s + var_s * bridge_var[k]
+        ref = anchor_deg + t / (t + blend_time_s) * (habitual_deg[k] - anchor_deg)
+        rot[bin_idx[k]] = -(yaw_deg[k] - ref)
+    return any_turned
