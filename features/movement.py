@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from features.order_stats import percentiles_linear
 from features.wear import runs
 
 F64 = npt.NDArray[np.float64]
@@ -29,7 +30,7 @@ def movement_features(gyro_mean_dps: F64, worn: B, walking: B, bin_s: float) -> 
     if worn_h <= 0:
         return out
     g = gyro_mean_dps[worn]
-    p50, p90, p99 = np.percentile(g, [50, 90, 99])
+    p50, p90, p99 = percentiles_linear(g, [50, 90, 99])
     out["angvel_p50_dps"] = float(p50)
     out["angvel_p90_dps"] = float(p90)
     out["angvel_p99_dps"] = float(p99)

@@ -14,6 +14,7 @@ import numba
 import numpy as np
 import numpy.typing as npt
 
+from features.order_stats import percentiles_linear
 from features.wear import runs
 
 F64 = npt.NDArray[np.float64]
@@ -156,7 +157,7 @@ def posture_features(
         above_s = n_above * bin_s
         out[f"flexion_gt{thr}_min"] = above_s / 60.0
         out[f"flexion_gt{thr}_pct"] = 100.0 * above_s / worn_s
-    p10, p50, p90 = np.percentile(worn_flex[:m], [10, 50, 90])
+    p10, p50, p90 = percentiles_linear(worn_flex[:m], [10, 50, 90])
     out["flexion_p10_deg"] = float(p10)
     out["flexion_p50_deg"] = float(p50)
     out["flexion_p90_deg"] = float(p90)

@@ -20,6 +20,7 @@ from features.angles import (
 from features.autocal import DEFAULT_AUTOCAL, correct_vertical, fit_offset
 from features.calibration import _biweighted_scatter, _cross_moment
 from features.kinematics import bin_kinematics
+from features.order_stats import percentiles_linear
 from features.orientation import orientation_bins, orientation_quaternions
 from features.posture import FLEXION_THRESHOLDS_DEG, LOAD_THRESHOLD_DEG, NEUTRAL_DEG, posture_features
 from features.rom import ROM_SIDES, RomParams, rom_features
@@ -297,3 +298,16 @@ def test_regular_grid_upsampling_equals_np_interp() -> None:
         out = np.empty(n)
         _upsample_linear(coarse, step, n, out)
         np.testing.assert_array_equal(out, np.interp(np.arange(n), np.arange(0, n, step), coarse))
+
+
+def test_percentiles_equal_numpy() -> None:
+    rng = np.random.default_rng(8)
+    for trial in range(500):
+        n = int(rng.integers(1, 3000))
+        x = rng.normal(0, 30, n)
+        if trial % 3 == 0:
+            x = np.round(x)  # ties
+        q = [0.0, 100.0, 50.0, 10.0, 90.0, 99.0] if trial % 5 == 0 else list(rng.uniform(0, 100, 3))
+        np.testing.assert_allclose(percentiles_linear(x, q), np.percentile(x, q), rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="empty"):
+        percentiles_linear(np.array([]), [50])
