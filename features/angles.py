@@ -357,20 +357,20 @@ def drift_corrected_yaw(
 @numba.njit(cache=True, error_model="numpy")
 def _upsample_linear(coarse: np.ndarray, step: int, n: int, out: np.ndarray) -> None:
     """``out[:n] = np.interp(np.arange(n), np.arange(0, n, step)[:m], coarse)`` (m = coarse.size)
-    for a regular grid: the interval is found by a division instead of a binary search per bin,
-    with np.interp's formula (bitwise the same values) and its hold beyond the last grid point."""
+    for a regular grid: interval by interval instead of a binary search per bin, with np.interp's
+    formula (bitwise the same values) and its hold beyond the last grid point."""
     m = coarse.shape[0]
-    for i in range(n):
-        j = i // step
-        if j >= m - 1:
-            out[i] = coarse[m - 1]
-            continue
-        x0 = j * step
-        if i == x0:
-            out[i] = coarse[j]
-            continue
-        slope = (coarse[j + 1] - coarse[j]) / step
-        out[i] = slope * (i - x0) + coarse[j]
+    i = 0
+    for j in range(m - 1):
+        c0 = coarse[j]
+        slope = (coarse[j + 1] - c0) / step  # what np.interp computes for every bin of the interval
+        out[i] = c0
+        for r in range(1, min(step, n - i)):
+            out[i + r] = slope * r + c0
+        i += step
+    while i < n:
+        out[i] = coarse[m - 1]
+        i += 1
 
 
 def _rolling_median(y: F64, bin_s: float, window_s: float, grid_s: float = 1.0, smooth_s: float = 0.0) -> F64:
