@@ -12,7 +12,9 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --disable-pip-version-check -q --upgrade pip setuptools wheel
 
-$(VENV)/.core: $(BIN)/python pyproject.toml constraints.txt
+# setup.py compiles features/_orientation_lanes.c for this machine (-march=native): an edit of it
+# rebuilds the extension in place
+$(VENV)/.core: $(BIN)/python pyproject.toml constraints.txt setup.py features/_orientation_lanes.c
 	$(PIP) -e .
 	touch $@
 

@@ -13,8 +13,10 @@ Two entry points share the same compiled loop (:func:`_run`):
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
+from types import ModuleType
 
 import numba
 import numpy as np
@@ -22,7 +24,27 @@ import numpy.typing as npt
 
 from features.autocal import AutocalParams, corrected_rotation, fit_offset
 
+_orientation_lanes: ModuleType | None
+try:
+    from features import _orientation_lanes
+except ImportError:  # a checkout whose extension was not built: the scalar loop (make install builds it)
+    _orientation_lanes = None
+
+logger = logging.getLogger(__name__)
+
 F64 = npt.NDArray[np.float64]
+
+# SIMD lanes (features/_orientation_lanes.c): a recording of at least LANES_MIN_S is filtered as
+# up to MAX_LANES chunks of at least LANE_MIN_S each, each chunk but the first started
+# LANE_WARMUP_S early (its tilt and gravity estimate converge there; no bins are written).
+MAX_LANES = 8
+LANES_MIN_S = 3600.0
+LANE_MIN_S = 1800.0
+LANE_WARMUP_S = 900.0
+# A lane starts from the recording's first gyro bias; the vertical component is only learnt at
+# rest, and what is left of that hours-old bias at the join turns the heading until the next
+# rests. If any lane's rests left more than this fraction of it, the scalar loop runs instead.
+LANE_UNLEARNT_MAX = 0.01
 
 # Columns of the per-bin output of orientation_bins (the order is part of the kernel).
 BIN_COLUMNS = (
@@ -710,6 +732,97 @@ def _warm_bias(
     return bias
 
 
+def lane_count(t_s: F64) -> int:
+    """Number of SIMD lanes :func:`orientation_bins` filters a recording with (1: the scalar loop)."""
+    if _orientation_lanes is None or t_s.size < 2:
+        return 1
+    span_s = float(t_s[-1] - t_s[0])
+    if span_s < LANES_MIN_S:
+        return 1
+    return int(min(MAX_LANES, span_s // LANE_MIN_S))
+
+
+def _lane_layout(
+    n: int, n_lanes: int, warm_n: int, period: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Lane l filters samples ``[start[l], start[l] + m)`` and writes the bins of samples
+    ``[own[l], end[l])``; ``end[l] = own[l + 1]``, the last lane ends at ``n``.
+
+    Every lane runs ``m`` samples (the loop needs no masks for finished lanes): lanes whose part
+    is shorter run on past their end without writing. Lane starts and the warm-up ``warm_n`` are
+    multiples of ``period`` (samples per tilt correction), so each lane's blocks and corrections
+    fall on the scalar loop's: once a lane's bias and tilt have converged its state is the scalar
+    loop's up to the heading (measured to 1e-10). Out of phase, a lane is an equally valid but
+    different filter whose heading wandered tens of degrees from the scalar loop's over hours.
+    """
+    if n_lanes <= 1:
+        return np.zeros(1, np.int64), np.zeros(1, np.int64), np.full(1, n, np.int64), n
+    warm_n = -(-warm_n // period) * period
+    m0 = -(-(n + (n_lanes - 1) * warm_n) // n_lanes)
+    # own parts of about m0 - warm_n, rounded down to the period and a period short, so that the
+    # last lane (which must end at n) is the longest and sets m
+    own = [0] + [period * ((m0 + (k - 1) * (m0 - warm_n)) // period - 1) for k in range(1, n_lanes)]
+    start = np.array([0] + [o - warm_n for o in own[1:]], dtype=np.int64)
+    end = np.array([*own[1:], n], dtype=np.int64)
+    m = int(n - start[-1])
+    return start, np.array(own, dtype=np.int64), end, m
+
+
+def _block_period(t: F64, pr: F64) -> int:
+    """Samples per tilt correction, as :func:`_run` derives them from the recording's span."""
+    n = t.shape[0]
+    dt = (t[-1] - t[0]) / max(n - 1, 1)
+    if dt <= 0.0:
+        dt = 0.02
+    k_block = max(1, int(pr[12] / dt + 0.5))
+    return k_block * max(1, int(pr[13] / (k_block * dt) + 0.5))
+
+
+def _run_lanes(
+    t: F64, acc: np.ndarray, gyro: np.ndarray, pr: F64, t_origin_s: float, bin_s: float, out: F64,
+    bias: F64, n_lanes: int, warm_s: float = LANE_WARMUP_S, warm_bias_tau_s: float | None = None,
+) -> tuple[bool, float]:  # fmt: skip
+    """:func:`_run`'s bin sums (before :func:`_finish_bins`) from ``n_lanes`` SIMD lanes.
+
+    Each lane starts (see :func:`_lane_layout`) from the recording's initial ``bias`` and the accelerometer's tilt in the
+    fast-convergence phase, ``warm_s`` before the part whose bins it writes. Its heading is
+    arbitrary (a 6-axis filter observes no heading), so after the loop each lane's quaternion sums
+    are turned about earth z by the heading difference to the lane before at their join, and
+    the bin straddling a join gets both lanes' samples. ``bias`` receives the last lane's bias.
+    Returns ``(ok, unlearnt)``: ``ok`` False if a lane's bins left its range (timestamps went
+    back across a join; ``out`` is then unusable); ``unlearnt`` the largest fraction of the
+    initial bias that a lane's rests had not yet replaced at its join.
+    """
+    assert _orientation_lanes is not None
+    n = t.shape[0]
+    dt = (t[-1] - t[0]) / max(n - 1, 1)
+    warm_n = round(warm_s / dt) if dt > 0 else 0
+    start, own, end, m = _lane_layout(n, n_lanes, warm_n, _block_period(t, pr))
+    inv_bin = 1.0 / bin_s
+    hi_bin = np.array([int((t[i] - t_origin_s) * inv_bin) for i in own[1:]] + [0], dtype=np.int64)
+    f32 = acc.dtype == np.float32 and gyro.dtype == np.float32
+    dtype = np.float32 if f32 else np.float64
+    ok, unlearnt = _orientation_lanes.run_lanes(
+        t,
+        np.ascontiguousarray(acc, dtype=dtype),
+        np.ascontiguousarray(gyro, dtype=dtype),
+        f32,
+        pr,
+        float(t_origin_s),
+        float(bin_s),
+        out.T,  # column-major (n_bins, 20) = C-contiguous (20, n_bins)
+        out.shape[0],
+        bias,
+        start,
+        own,
+        end,
+        hi_bin,
+        m,
+        float(pr[7] if warm_bias_tau_s is None else warm_bias_tau_s),
+    )
+    return bool(ok), float(unlearnt)
+
+
 def orientation_quaternions(
     acc_g: F64, gyro_dps: F64, fs_hz: float, *, t_s: F64 | None = None, params: FilterParams = DEFAULT_FILTER
 ) -> F64:
@@ -759,6 +872,7 @@ def orientation_bins(
     t_origin_s: float = 0.0,
     params: FilterParams = DEFAULT_FILTER,
     autocal: AutocalParams | None = None,
+    lanes: int | None = None,
 ) -> F64:
     """Fuse orientation and aggregate into fixed time bins in one compiled pass.
 
@@ -780,6 +894,10 @@ def orientation_bins(
         (:func:`features.autocal.fit_offset`) and tilt every bin's vertical for it
         (:func:`features.autocal.correct_vertical`) while the bins are finished, in the same
         pass: the same values as correcting the returned bins afterwards.
+    lanes : int, optional
+        Number of SIMD lanes (time chunks filtered side by side, 1 = the scalar loop); default
+        :func:`lane_count`. A recording whose timestamps go back across a chunk boundary, or whose
+        chunks could not learn the gyro bias before their join, is filtered by the scalar loop.
 
     Returns
     -------
@@ -799,7 +917,22 @@ def orientation_bins(
     pr = _params_array(params, t)
     bins = np.zeros((n_bins, N_COLS), order="F")
     bias = _warm_bias(t, acc, gyro, pr, params.warmup_s, params.warmup_bias_tau_s)
-    _run(t, acc, gyro, pr, float(t_origin_s), bin_s, bins, np.empty((0, 4)), bias)
+    n_lanes = lane_count(t) if lanes is None else min(lanes, MAX_LANES)
+    done = False
+    if n_lanes > 1:
+        ok, unlearnt = _run_lanes(t, acc, gyro, pr, float(t_origin_s), bin_s, bins, bias.copy(), n_lanes)
+        done = ok and unlearnt <= LANE_UNLEARNT_MAX
+        if not done:
+            logger.info(
+                "orientation_bins: %s; filtering %d samples in one lane",
+                "timestamps go back across a join"
+                if not ok
+                else f"a lane's bias was {unlearnt:.0%} unlearnt",
+                t.size,
+            )
+            bins[:] = 0.0
+    if not done:
+        _run(t, acc, gyro, pr, float(t_origin_s), bin_s, bins, np.empty((0, 4)), bias)
     o = np.zeros(3) if autocal is None else fit_offset(bins, autocal, summed=True)
     _finish_bins(bins, float(o[0]), float(o[1]), float(o[2]), bool(np.any(o)))
     return bins

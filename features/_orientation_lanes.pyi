@@ -1,0 +1,20 @@
+from typing import Any
+
+def run_lanes(
+    t: Any,
+    acc: Any,
+    gyro: Any,
+    f32: bool,
+    params: Any,
+    t_origin: float,
+    bin_s: float,
+    out: Any,
+    n_bins: int,
+    bias: Any,
+    start: Any,
+    own: Any,
+    end: Any,
+    hi_bin: Any,
+    m: int,
+    warm_tau: float,
+) -> tuple[bool, float]: ...

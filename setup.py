@@ -1,0 +1,19 @@
+"""Build glue for the compiled extension; the project's metadata is in pyproject.toml.
+
+``features._orientation_lanes`` (the orientation filter as SIMD lanes) is compiled for the machine
+that builds it (``-march=native``): nuchal is installed with ``pip install -e .`` on the machine
+that runs it, and the lanes are only faster with that machine's widest vectors (AVX-512 or AVX2).
+A wheel built this way must not be copied to an older CPU.
+"""
+
+from setuptools import Extension, setup
+
+setup(
+    ext_modules=[
+        Extension(
+            "features._orientation_lanes",
+            ["features/_orientation_lanes.c"],
+            extra_compile_args=["-O3", "-march=native", "-fno-math-errno"],
+        )
+    ]
+)

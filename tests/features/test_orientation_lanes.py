@@ -1,0 +1,185 @@
+"""The orientation filter as SIMD lanes over time chunks (features/_orientation_lanes.c) against
+the scalar loop it reproduces (features.orientation._run)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from features import orientation as O  # noqa: N812
+from simulator.imu import render_segment
+
+pytestmark = pytest.mark.skipif(O._orientation_lanes is None, reason="extension not built (make install)")
+
+BIN_S = 0.25
+
+
+def _recording(hours: float, seed: int = 5) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    # as the pipeline loads them: float32 samples, seconds since local midnight (start 07:00)
+    s = render_segment(np.random.default_rng(seed), hours * 3600.0, 50.0, nonwear=True)
+    return s.t_s + 7 * 3600.0, s.acc_g.astype(np.float32), s.gyro_dps.astype(np.float32)
+
+
+def _bins(t: np.ndarray, acc: np.ndarray, gyro: np.ndarray, lanes: int) -> np.ndarray:
+    lo = int(t.min() / BIN_S)
+    n_bins = int(t.max() / BIN_S) + 1 - lo
+    return O.orientation_bins(t, acc, gyro, bin_s=BIN_S, n_bins=n_bins, t_origin_s=lo * BIN_S, lanes=lanes)
+
+
+def _one_chunk(t: np.ndarray, acc: np.ndarray, gyro: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The C kernel with one lane (no joins) and the scalar loop, from the same initial bias."""
+    lo = int(t.min() / BIN_S)
+    n_bins = int(t.max() / BIN_S) + 1 - lo
+    pr = O._params_array(O.DEFAULT_FILTER, t)
+    bias = O._warm_bias(t, acc, gyro, pr, 60.0, 3.0)
+    ref = np.zeros((n_bins, O.N_COLS), order="F")
+    O._run(t, acc, gyro, pr, lo * BIN_S, BIN_S, ref, np.empty((0, 4)), bias.copy())
+    O._finish_bins(ref, 0.0, 0.0, 0.0, False)
+    one = np.zeros((n_bins, O.N_COLS), order="F")
+    ok, _ = O._run_lanes(t, acc, gyro, pr, lo * BIN_S, BIN_S, one, bias.copy(), 1)
+    assert ok
+    O._finish_bins(one, 0.0, 0.0, 0.0, False)
+    return one, ref
+
+
+def _assert_same_bins(a: np.ndarray, b: np.ndarray) -> None:
+    # The same arithmetic in the same order, up to rounding: GCC contracts a * b + c into one
+    # fused multiply-add where numba (fastmath) contracts and reassociates its own way, and the
+    # heading integrates those differences: rotation entries within 5e-8 (3e-6 deg; measured up
+    # to 1.2e-8 over 30 min, 7e-10 on the bench day). Sums of squared acceleration (14-18):
+    # numba's fastmath squares float32 samples in float32 (2e-8 relative), C in float64.
+    np.testing.assert_allclose(a[:, :9], b[:, :9], rtol=0, atol=5e-8)
+    np.testing.assert_allclose(a[:, 9:14], b[:, 9:14], rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(a[:, 14:19], b[:, 14:19], rtol=1e-6)
+    np.testing.assert_array_equal(a[:, 19], b[:, 19])
+
+
+def _angles_deg(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per bin with data: the angle between the two bins' rotations, and between their
+    inclinations (earth 'up' in sensor coordinates: the heading left out)."""
+    m = (a[:, 19] > 0) & (b[:, 19] > 0)
+    ra = a[m, :9].reshape(-1, 3, 3)
+    rb = b[m, :9].reshape(-1, 3, 3)
+    rel = np.einsum("nij,nkj->nik", ra, rb)
+    total = np.degrees(np.arccos(np.clip((np.trace(rel, axis1=1, axis2=2) - 1.0) / 2.0, -1.0, 1.0)))
+    tilt = np.degrees(np.arccos(np.clip(np.einsum("ni,ni->n", ra[:, 2], rb[:, 2]), -1.0, 1.0)))
+    return total, tilt
+
+
+def test_one_chunk_equals_the_scalar_loop() -> None:
+    t, acc, gyro = _recording(1.0)
+    one, ref = _one_chunk(t, acc, gyro)
+    _assert_same_bins(one, ref)
+
+
+def test_one_chunk_equals_the_scalar_loop_with_gaps_and_time_going_back() -> None:
+    t, acc, gyro = _recording(0.5, seed=7)
+    keep = np.ones(t.size, bool)
+    keep[20_000:20_040] = False  # 0.8-s gap: re-convergence
+    keep[50_000:55_000] = False  # 100-s gap
+    t, acc, gyro = t[keep], acc[keep], gyro[keep]
+    t[60_000:60_300] -= 20.0  # a stretch sent again 20 s late: its bins are revisited
+    one, ref = _one_chunk(t, acc, gyro)
+    assert (np.diff(t) < 0).any()
+    _assert_same_bins(one, ref)
+
+
+def _lanes_run(
+    t: np.ndarray, acc: np.ndarray, gyro: np.ndarray, n_lanes: int
+) -> tuple[np.ndarray, bool, float]:
+    lo = int(t.min() / BIN_S)
+    n_bins = int(t.max() / BIN_S) + 1 - lo
+    pr = O._params_array(O.DEFAULT_FILTER, t)
+    bias = O._warm_bias(t, acc, gyro, pr, 60.0, 3.0)
+    out = np.zeros((n_bins, O.N_COLS), order="F")
+    ok, unlearnt = O._run_lanes(t, acc, gyro, pr, lo * BIN_S, BIN_S, out, bias, n_lanes)
+    O._finish_bins(out, 0.0, 0.0, 0.0, False)
+    return out, ok, unlearnt
+
+
+def _joins(t: np.ndarray, n_lanes: int) -> np.ndarray:
+    """First sample of each lane's own part after the first (as _run_lanes lays them out)."""
+    dt = (t[-1] - t[0]) / (t.size - 1)
+    pr = O._params_array(O.DEFAULT_FILTER, t)
+    _, own, _, _ = O._lane_layout(t.size, n_lanes, round(O.LANE_WARMUP_S / dt), O._block_period(t, pr))
+    return own[1:]
+
+
+def _assert_close_to_scalar(lanes: np.ndarray, scalar: np.ndarray) -> None:
+    """Lanes vs the scalar loop: a lane is the same filter started 15 min early from the
+    recording's first gyro bias and the accelerometer's tilt. Tilt converges within seconds, so
+    the inclination agrees to rounding once converged (0.001 deg measured); the heading is taken
+    over from the lane before at the join, and what the lane's bias still differs from the scalar
+    filter's (at most LANE_UNLEARNT_MAX of the bias change since the start) turns it until the
+    next rests: 0.13 deg at most over 3 h and 4 joins in the recording below. Bounds: 0.05 deg
+    tilt, 0.5 deg rotation, the angular speed (bias difference) 0.01 deg/s."""
+    total, tilt = _angles_deg(lanes, scalar)
+    assert tilt.max() < 0.05
+    assert total.max() < 0.5
+    np.testing.assert_allclose(lanes[:, 9:11], scalar[:, 9:11], atol=0.01)
+    np.testing.assert_allclose(lanes[:, 11:19], scalar[:, 11:19], rtol=1e-6)
+    np.testing.assert_array_equal(lanes[:, 19], scalar[:, 19])
+
+
+def test_lanes_agree_with_the_scalar_loop_over_hours() -> None:
+    t, acc, gyro = _recording(3.0, seed=6)
+    n_lanes = O.lane_count(t)
+    assert n_lanes == 5
+    lanes, ok, unlearnt = _lanes_run(t, acc, gyro, n_lanes)
+    assert ok and unlearnt <= O.LANE_UNLEARNT_MAX  # the lanes' result, not the fallback's
+    _assert_close_to_scalar(lanes, _bins(t, acc, gyro, lanes=1))
+    np.testing.assert_array_equal(_bins(t, acc, gyro, lanes=None), lanes)
+
+
+def test_a_bin_straddling_a_join_gets_both_lanes_samples() -> None:
+    t, acc, gyro = _recording(3.0, seed=6)
+    t = t + 0.13  # the bin grid no longer starts at a sample: joins fall inside bins
+    joins = _joins(t, 5)
+    lo = int(t.min() / BIN_S)
+    b = (t[joins] / BIN_S).astype(int) - lo
+    assert ((t[joins - 1] / BIN_S).astype(int) - lo == b).all()  # the sample before is in the same bin
+    lanes, ok, _ = _lanes_run(t, acc, gyro, 5)
+    scalar = _bins(t, acc, gyro, lanes=1)
+    assert ok
+    np.testing.assert_array_equal(lanes[b, 19], scalar[b, 19])
+    _assert_close_to_scalar(lanes[b], scalar[b])
+
+
+def test_a_gap_at_a_join() -> None:
+    t, acc, gyro = _recording(3.0, seed=6)
+    # a 3-s gap (the filter re-converges after it) right at the second lane's first sample (the
+    # layout depends on the number of samples and the span, wherever the gap is)
+    span = t.copy()
+    span[-1] += 3.0
+    j = _joins(span, 5)[0]
+    t[j:] += 3.0
+    assert _joins(t, 5)[0] == j
+    assert t[j] - t[j - 1] > 3.0
+    lanes, ok, unlearnt = _lanes_run(t, acc, gyro, 5)
+    assert ok and unlearnt <= O.LANE_UNLEARNT_MAX
+    _assert_close_to_scalar(lanes, _bins(t, acc, gyro, lanes=1))
+
+
+def test_time_going_back_across_a_join_falls_back_to_the_scalar_loop() -> None:
+    t, acc, gyro = _recording(3.0, seed=6)
+    j = _joins(t, 5)[1]
+    t[j : j + 100] -= 60.0  # 2 s re-sent a minute late, into the lane before's bins
+    _, ok, _ = _lanes_run(t, acc, gyro, 5)
+    assert not ok
+    np.testing.assert_array_equal(_bins(t, acc, gyro, lanes=None), _bins(t, acc, gyro, lanes=1))
+
+
+def test_time_going_back_inside_a_lane_stays_in_lanes() -> None:
+    t, acc, gyro = _recording(3.0, seed=6)
+    j = _joins(t, 5)[1] + 50_000  # 1000 s into a 1980-s part, after the next lane's warm-up began
+    t[j : j + 100] -= 60.0
+    lanes, ok, _ = _lanes_run(t, acc, gyro, 5)
+    assert ok
+    _assert_close_to_scalar(lanes, _bins(t, acc, gyro, lanes=1))
+
+
+def test_a_short_recording_uses_the_scalar_loop() -> None:
+    t, acc, gyro = _recording(0.9)
+    assert O.lane_count(t) == 1
+    np.testing.assert_array_equal(_bins(t, acc, gyro, lanes=None), _bins(t, acc, gyro, lanes=1))
+    assert O.lane_count(_recording(1.1)[0]) == 2
