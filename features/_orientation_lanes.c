@@ -112,7 +112,8 @@ typedef struct {
     double side[NC];    /* the first bin's sums: it may straddle the join with the lane before */
     double qjoin[4];    /* q at the end of sample own[l] - 1 (l > 0) */
     double qend[4];     /* q at the end of the lane */
-    double unlearnt;    /* what remained of the initial bias at the join (1: no rest in the warm-up) */
+    double bjoin[3];    /* gyro bias (rad/s) there */
+    double bend[3];     /* gyro bias at the end of the lane */
 } Lane;
 
 /* Write a lane's tile of 8 bins to out. A column is n_bins doubles long and n_bins * 8 bytes is
@@ -276,7 +277,6 @@ ALWAYS_INLINE int kernel(const double *t, const void *acc, const void *gyro, con
         lanes[k].first_bin = -1;
         lanes[k].tile_i = -1;
         lanes[k].tile_mask = 0;
-        lanes[k].unlearnt = 0.0;
         lanes[k].last_bin = -1;
         lanes[k].bad = 0;
     }
@@ -290,9 +290,6 @@ ALWAYS_INLINE int kernel(const double *t, const void *acc, const void *gyro, con
     v8d rax = lax, ray = lay, raz = laz;
     v8d gex = splat(0.0), gey = splat(0.0), gez = splat(1.0);
     v8d rest = splat(0.0), init_left = splat(init_s);
-    /* the fraction of the initial bias the rest updates have not replaced yet: a lane whose
-     * warm-up saw no rest joins with the recording's first bias, hours old */
-    v8d unl = splat(1.0);
     const v8d zero = splat(0.0);
     v8d sgx = zero, sgy = zero, sgz = zero, sgg = zero, sax = zero, say = zero, saz = zero, saa = zero;
     v8d eax = zero, eay = zero, eaz = zero, ecnt = zero, cex = zero, cey = zero, cez = zero, ccnt = zero;
@@ -472,7 +469,6 @@ ALWAYS_INLINE int kernel(const double *t, const void *acc, const void *gyro, con
                 rest = sel0(restm, rest + tb);
                 v8l upd = restm & (rest > rest_time);
                 v8d br = sel(rest > rest_long, splat(b_rest_long), sel(ownv > j, splat(b_warm), splat(b_rest)));
-                unl = sel(upd, unl * (1.0 - br), unl);
                 bx = sel(upd, bx + br * (mgx - bx), bx);
                 by = sel(upd, by + br * (mgy - by), by);
                 bz = sel(upd, bz + br * (mgz - bz), bz);
@@ -558,13 +554,18 @@ ALWAYS_INLINE int kernel(const double *t, const void *acc, const void *gyro, con
                         lanes[k].qjoin[1] = qx[k];
                         lanes[k].qjoin[2] = qy[k];
                         lanes[k].qjoin[3] = qz[k];
-                        lanes[k].unlearnt = unl[k];
+                        lanes[k].bjoin[0] = bx[k];
+                        lanes[k].bjoin[1] = by[k];
+                        lanes[k].bjoin[2] = bz[k];
                     }
                     if (endj[k] == j + 1) {
                         lanes[k].qend[0] = qw[k];
                         lanes[k].qend[1] = qx[k];
                         lanes[k].qend[2] = qy[k];
                         lanes[k].qend[3] = qz[k];
+                        lanes[k].bend[0] = bx[k];
+                        lanes[k].bend[1] = by[k];
+                        lanes[k].bend[2] = bz[k];
                     }
                 }
             }
@@ -586,11 +587,27 @@ ALWAYS_INLINE int kernel(const double *t, const void *acc, const void *gyro, con
     return 1;
 }
 
-static double max_unlearnt(int L, const Lane *lanes) {
-    double u = 0.0;
-    for (int k = 1; k < L; k++)
-        if (lanes[k].unlearnt > u) u = lanes[k].unlearnt;
-    return u;
+/* The largest difference (deg/s) between the heading rates two neighbouring lanes' gyro biases
+ * give at their join: the later lane started from the recording's first bias, and unless its
+ * warm-up's rests taught it the bias the lane before had learnt by then, the difference turns its
+ * heading until its next rest. Only the bias component about the vertical turns the heading (the
+ * tilt correction holds the horizontal ones to hundredths of a degree). */
+static double max_join_drift_dps(int L, const Lane *lanes) {
+    double worst = 0.0;
+    for (int l = 1; l < L; l++) {
+        const double *q = lanes[l].qjoin;
+        /* earth 'up' in sensor coordinates: the third row of R(q) */
+        double ux = 2.0 * (q[1] * q[3] - q[0] * q[2]);
+        double uy = 2.0 * (q[2] * q[3] + q[0] * q[1]);
+        double uz = q[0] * q[0] - q[1] * q[1] - q[2] * q[2] + q[3] * q[3];
+        double nn = sqrt(ux * ux + uy * uy + uz * uz);
+        if (!(nn > 0.0)) return INFINITY;
+        double d = ((lanes[l].bjoin[0] - lanes[l - 1].bend[0]) * ux + (lanes[l].bjoin[1] - lanes[l - 1].bend[1]) * uy +
+                    (lanes[l].bjoin[2] - lanes[l - 1].bend[2]) * uz) / nn;
+        d = fabs(d) * (180.0 / M_PI);
+        if (!(d <= worst)) worst = d; /* NaN propagates as "not consistent" */
+    }
+    return worst;
 }
 
 /* Heading stitching: lane l's heading is arbitrary, so turn it (and the lanes after it) about
@@ -685,7 +702,7 @@ static PyObject *run_lanes(PyObject *self, PyObject *args) {
                     (int)L, start, own, end, M, bhi.buf, warm_tau, lanes);
     if (ok) stitch(bout.buf, n_bins, (int)L, lanes);
     Py_END_ALLOW_THREADS;
-    res = Py_BuildValue("(Nd)", PyBool_FromLong(ok), max_unlearnt((int)L, lanes));
+    res = Py_BuildValue("(Nd)", PyBool_FromLong(ok), max_join_drift_dps((int)L, lanes));
 done:
     PyBuffer_Release(&bt);
     PyBuffer_Release(&bacc);
@@ -702,11 +719,11 @@ done:
 
 static PyMethodDef methods[] = {
     {"run_lanes", run_lanes, METH_VARARGS,
-     "run_lanes(t, acc, gyro, f32, params, t_origin, bin_s, out, n_bins, bias, start, own, end, hi_bin, M, warm_tau) -> (ok, unlearnt)\n"
+     "run_lanes(t, acc, gyro, f32, params, t_origin, bin_s, out, n_bins, bias, start, own, end, hi_bin, M, warm_tau) -> (ok, join_drift_dps)\n"
      "Filter lane l over samples [start[l], start[l] + M), storing the bins of samples [own[l], end[l]) into the "
      "column-major bin sums out (transposed view (20, n_bins)); stitch the lanes' heading. ok False: a lane's "
-     "bins left its range (time went back), out is unusable. unlearnt: the largest fraction of the initial "
-     "gyro bias a lane's rests had not replaced at its join."},
+     "bins left its range (time went back), out is unusable. join_drift_dps: the largest difference of the "
+     "heading rates two neighbouring lanes' gyro biases give at their join (deg/s)."},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_orientation_lanes",
