@@ -76,7 +76,7 @@ static const int SUM_COLS[14] = {0, 1, 2, 3, 9, 10, 11, 12, 13, 14, 15, 16, 17, 
 static void add_bin(double *out, Py_ssize_t n_bins, int64_t b, const double *s, int add) {
     double v[NC];
     memcpy(v, s, sizeof v);
-    if (add) {
+    if (add && out[b + 19 * n_bins] > 0.0) { /* a row never stored holds only its zero count */
         if (v[0] * out[b] + v[1] * out[b + n_bins] + v[2] * out[b + 2 * n_bins] + v[3] * out[b + 3 * n_bins] <
             0.0) {
             for (int c = 0; c < 4; c++) v[c] = -v[c];

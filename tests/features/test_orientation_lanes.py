@@ -212,3 +212,43 @@ def test_a_lane_that_learnt_another_bias_than_the_lane_before_sends_the_recordin
     # endlessly moving head, a tenth of the step
     _, ok, drift_dps = _lanes_run(t_s, s.acc_g, s.gyro_dps, n_lanes)
     assert ok and drift_dps < 0.05
+
+
+@pytest.mark.parametrize("n_lanes", [1, 3])
+def test_rows_never_stored_are_not_read(n_lanes: int) -> None:
+    # orientation_bins zeroes only the count column: a stretch sent again later whose first bins
+    # were never stored (a gap before it) must not merge with what the memory held
+    t, acc, gyro = _recording(2.0, seed=8)
+    keep = np.ones(t.size, bool)
+    keep[200_000:200_600] = False  # 12 s never sent ...
+    t, acc, gyro = t[keep], acc[keep], gyro[keep]
+    t[250_000:250_300] -= (t[250_000] - t[199_990]) - 2.0  # ... until this 6-s stretch, 2 s into the gap
+    assert (np.diff(t) < 0).any()
+    lo = int(t.min() / BIN_S)
+    n_bins = int(t.max() / BIN_S) + 1 - lo
+    pr = O._params_array(O.DEFAULT_FILTER, t)
+    bias = O._warm_bias(t, acc, gyro, pr, 60.0, 3.0)
+    runs = []
+    for fill in (0.0, np.nan):
+        out = np.full((n_bins, O.N_COLS), fill, order="F")
+        out[:, 19] = 0.0
+        if n_lanes == 1:
+            O._run(t, acc, gyro, pr, lo * BIN_S, BIN_S, out, np.empty((0, 4)), bias.copy())
+        else:
+            ok, _ = O._run_lanes(t, acc, gyro, pr, lo * BIN_S, BIN_S, out, bias.copy(), n_lanes)
+            assert ok
+        assert O._finish_bins(out, 0.0, 0.0, 0.0, False) > 0  # the gap's rest stays empty
+        O._zero_empty_rows(out)  # as orientation_bins does
+        runs.append(out)
+    assert np.isfinite(runs[1]).all()
+    np.testing.assert_array_equal(runs[1], runs[0])
+
+
+def test_bins_without_samples_are_zero() -> None:
+    t, acc, gyro = _recording(1.5, seed=9)
+    keep = np.ones(t.size, bool)
+    keep[100_000:103_000] = False  # a minute without data
+    bins = _bins(t[keep], acc[keep], gyro[keep], lanes=None)
+    empty = bins[:, 19] == 0
+    assert empty.sum() >= 235
+    assert not bins[empty].any()
