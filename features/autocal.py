@@ -72,18 +72,52 @@ class AutocalParams:
 DEFAULT_AUTOCAL = AutocalParams()
 
 
+Sums = tuple[float, float, float, float, float, float, float, float, float, float, float, float, float, float]
+_NO_SUMS: Sums = (0.0,) * 14
+
+
+@numba.njit(cache=True, inline="always")
+def _add_still(s: Sums, mx: float, my: float, mz: float, a2: float) -> Sums:
+    """One still bin (mean acceleration, |a|^2) added to the normal-equation sums of the fit's rows
+    ``x = (2a, 1)``, ``y = |a|^2``: the ten distinct x_i x_j, the four x_i y and the count (a
+    tuple, so the sums stay in registers)."""
+    x0 = 2.0 * mx
+    x1 = 2.0 * my
+    x2 = 2.0 * mz
+    return (
+        s[0] + x0 * x0, s[1] + x0 * x1, s[2] + x0 * x2, s[3] + x0, s[4] + x1 * x1, s[5] + x1 * x2,
+        s[6] + x1, s[7] + x2 * x2, s[8] + x2, s[9] + x0 * a2, s[10] + x1 * a2, s[11] + x2 * a2,
+        s[12] + a2, s[13] + 1.0,
+    )  # fmt: skip
+
+
+def _normal_matrix(s: Sums) -> tuple[F64, F64, int]:
+    """X^T X (4, 4), X^T y (4,) and the count from :func:`_add_still`'s sums."""
+    xtx = np.array(
+        [
+            [s[0], s[1], s[2], s[3]],
+            [s[1], s[4], s[5], s[6]],
+            [s[2], s[5], s[7], s[8]],
+            [s[3], s[6], s[8], s[13]],
+        ]
+    )
+    return xtx, np.array([s[9], s[10], s[11], s[12]]), int(s[13])
+
+
 @numba.njit(cache=True, error_model="numpy")
 def _still_moments(
     bins: np.ndarray, sd2_max: float, gyro_max: float, mag_tol: float, summed: bool, out: np.ndarray
-) -> int:
+) -> tuple[int, Sums]:
     """Mean acceleration (x, y, z) and its squared norm of the still bins into the first M rows of
-    ``out`` (B, 4), in one pass; returns M. ``summed``: column 9 holds the bin's summed angular
-    speed, not yet its mean (the filter's bins before they are finished).
+    ``out`` (B, 4), and the normal-equation sums over all of them (the first fit), in one pass;
+    returns M and the sums. ``summed``: column 9 holds the bin's summed angular speed, not yet its
+    mean (the filter's bins before they are finished).
 
     Still: at least 3 samples, mean angular speed below ``gyro_max``, every axis' variance below
     ``sd2_max`` and ``| |a| - 1 |`` below ``mag_tol``.
     """
     n = 0
+    sums = _NO_SUMS
     for b in range(bins.shape[0]):
         c = bins[b, 19]
         if c < 3.0 or bins[b, 9] >= (gyro_max * c if summed else gyro_max):
@@ -106,47 +140,24 @@ def _still_moments(
         out[n, 2] = mz
         out[n, 3] = a2
         n += 1
-    return n
+        sums = _add_still(sums, mx, my, mz, a2)
+    return n, sums
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _normal_equations(
-    still: np.ndarray, fit: np.ndarray, res_max: float
-) -> tuple[np.ndarray, np.ndarray, int]:
-    """X^T X (4, 4), X^T y (4,) and count over the still bins (``_still_moments``), rows x = (2a, 1), y = |a|^2.
-
-    Bins whose residual against ``fit`` (o, c) exceeds ``res_max`` are left out (second pass).
-    """
-    # the ten distinct sums of x_i x_j and the four of x_i y in registers (x_3 = 1)
-    s00 = s01 = s02 = s03 = s11 = s12 = s13 = s22 = s23 = 0.0
-    y0 = y1 = y2 = y3 = 0.0
-    n = 0
+def _normal_sums(still: np.ndarray, fit: np.ndarray, res_max: float) -> Sums:
+    """:func:`_add_still`'s sums over the still bins (``_still_moments``) whose residual against
+    ``fit`` (o, c) is at most ``res_max`` (the second fit)."""
+    sums = _NO_SUMS
     for b in range(still.shape[0]):
+        mx = still[b, 0]
+        my = still[b, 1]
+        mz = still[b, 2]
         a2 = still[b, 3]
-        x0 = 2.0 * still[b, 0]
-        x1 = 2.0 * still[b, 1]
-        x2 = 2.0 * still[b, 2]
-        if abs(a2 - (x0 * fit[0] + x1 * fit[1] + x2 * fit[2] + fit[3])) > res_max:
+        if abs(a2 - (2.0 * (mx * fit[0] + my * fit[1] + mz * fit[2]) + fit[3])) > res_max:
             continue
-        y0 += x0 * a2
-        y1 += x1 * a2
-        y2 += x2 * a2
-        y3 += a2
-        s00 += x0 * x0
-        s01 += x0 * x1
-        s02 += x0 * x2
-        s03 += x0
-        s11 += x1 * x1
-        s12 += x1 * x2
-        s13 += x1
-        s22 += x2 * x2
-        s23 += x2
-        n += 1
-    xtx = np.array(
-        [[s00, s01, s02, s03], [s01, s11, s12, s13], [s02, s12, s22, s23], [s03, s13, s23, float(n)]]
-    )
-    xty = np.array([y0, y1, y2, y3])
-    return xtx, xty, n
+        sums = _add_still(sums, mx, my, mz, a2)
+    return sums
 
 
 def fit_offset(bins: F64, params: AutocalParams = DEFAULT_AUTOCAL, *, summed: bool = False) -> F64:
@@ -160,21 +171,21 @@ def fit_offset(bins: F64, params: AutocalParams = DEFAULT_AUTOCAL, *, summed: bo
         ``bins`` are the filter's sums before they are finished (column 9: summed angular speed;
         see ``orientation_bins(autocal=...)``).
     """
-    b = bins
     reg = np.diag([params.ridge, params.ridge, params.ridge, 0.0])
-    fit = np.array([0.0, 0.0, 0.0, 1.0])
-    # one pass over the bins picks the still ones; fit 1: all of them; fit 2: without the bins fit 1
-    # does not explain (slow but accelerated movements that passed the stillness test)
-    buf = np.empty((b.shape[0], 4))  # numpy, not numba: huge pages for a large array
-    m = _still_moments(
-        b, params.still_acc_sd_g**2, params.still_gyro_dps, params.magnitude_tol_g, summed, buf
+    # one pass over the bins picks the still ones and sums fit 1 (all of them); fit 2 leaves out
+    # the bins fit 1 does not explain (slow but accelerated movements that passed the stillness test)
+    buf = np.empty((bins.shape[0], 4))  # numpy, not numba: huge pages for a large array
+    m, sums = _still_moments(
+        bins, params.still_acc_sd_g**2, params.still_gyro_dps, params.magnitude_tol_g, summed, buf
     )
-    still = buf[:m]
-    for res_max in (np.inf, params.res_max_g2):
-        xtx, xty, n = _normal_equations(still, fit, res_max)
+    fit: F64 = np.zeros(4)
+    for second in (False, True):
+        if second:
+            sums = _normal_sums(buf[:m], fit, params.res_max_g2)
+        xtx, xty, n = _normal_matrix(sums)
         if n < params.min_bins:
             return np.zeros(3)
-        fit = np.linalg.solve(xtx + reg, xty)
+        fit = np.asarray(np.linalg.solve(xtx + reg, xty), dtype=np.float64)
     o = fit[:3]
     if not np.all(np.isfinite(o)) or float(np.linalg.norm(o)) > params.max_offset_g:
         return np.zeros(3)
