@@ -4,6 +4,10 @@
 that builds it (``-march=native``): nuchal is installed with ``pip install -e .`` on the machine
 that runs it, and the lanes are only faster with that machine's widest vectors (AVX-512 or AVX2).
 A wheel built this way must not be copied to an older CPU.
+
+The extension is optional: on a machine without a C compiler the install still succeeds (setuptools
+prints why the build failed) and features.orientation runs the scalar numba filter instead,
+about 2x slower, saying so in its log.
 """
 
 from setuptools import Extension, setup
@@ -14,6 +18,7 @@ setup(
             "features._orientation_lanes",
             ["features/_orientation_lanes.c"],
             extra_compile_args=["-O3", "-march=native", "-fno-math-errno"],
+            optional=True,
         )
     ]
 )

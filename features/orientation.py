@@ -754,12 +754,25 @@ def _warm_bias(
     return bias
 
 
+_warned_no_lanes = False
+
+
 def lane_count(t_s: F64) -> int:
     """Number of SIMD lanes :func:`orientation_bins` filters a recording with (1: the scalar loop)."""
-    if _orientation_lanes is None or t_s.size < 2:
+    global _warned_no_lanes
+    if t_s.size < 2:
         return 1
     span_s = float(t_s[-1] - t_s[0])
     if span_s < LANES_MIN_S:
+        return 1
+    if _orientation_lanes is None:
+        if not _warned_no_lanes:
+            _warned_no_lanes = True
+            logger.warning(
+                "the compiled SIMD filter (features/_orientation_lanes.c) is not built, e.g. no C "
+                "compiler at install time: the scalar filter runs instead, about 2x slower. "
+                "Install gcc and run `make install` (or `pip install -e .`) again to build it."
+            )
         return 1
     return int(min(MAX_LANES, span_s // LANE_MIN_S))
 
