@@ -207,7 +207,7 @@ TRANSPOSE(transpose_f64, double)
 ALWAYS_INLINE int kernel(const double *t, const void *acc, const void *gyro, const int f32, const double *pr,
                          double t_origin, double bin_s, double *out, Py_ssize_t n_bins, double *bias,
                          Py_ssize_t n, int L, const int64_t *start, const int64_t *own, const int64_t *end, int64_t M,
-                         const int64_t *hi_bin, double warm_tau, Lane *lanes) {
+                         const int64_t *hi_bin, Lane *lanes) {
     LOAD_PARAMS
     double dt = (t[n - 1] - t[0]) / (double)(n - 1 > 1 ? n - 1 : 1);
     if (dt <= 0.0) dt = 0.02;
@@ -218,10 +218,6 @@ ALWAYS_INLINE int kernel(const double *t, const void *acc, const void *gyro, con
     const double a_lp = tb / (0.5 + tb);
     const double b_rest = tb / (tau_bias + tb);
     const double b_rest_long = tb / (pr[15] + tb);
-    /* during a lane's warm-up the bias follows rests faster (as in orientation._warm_bias): the
-     * lane starts from the recording's first bias, which may be off by tenths of a deg/s hours
-     * later, and whatever heading that error turns before the join is taken out at the join */
-    const double b_warm = tb / (warm_tau + tb);
     const double rest_long = pr[14];
     int64_t kcl = (int64_t)(pr[13] / tb + 0.5);
     const int64_t k_corr = kcl > 1 ? kcl : 1;
@@ -468,7 +464,7 @@ ALWAYS_INLINE int kernel(const double *t, const void *acc, const void *gyro, con
                             (rdx * rdx + rdy * rdy + rdz * rdz < rest_tilt2);
                 rest = sel0(restm, rest + tb);
                 v8l upd = restm & (rest > rest_time);
-                v8d br = sel(rest > rest_long, splat(b_rest_long), sel(ownv > j, splat(b_warm), splat(b_rest)));
+                v8d br = sel(rest > rest_long, splat(b_rest_long), splat(b_rest));
                 bx = sel(upd, bx + br * (mgx - bx), bx);
                 by = sel(upd, by + br * (mgy - by), by);
                 bz = sel(upd, bz + br * (mgz - bz), bz);
@@ -657,11 +653,11 @@ static int get(PyObject *o, Py_buffer *v, int writable, Py_ssize_t size, const c
 
 static PyObject *run_lanes(PyObject *self, PyObject *args) {
     PyObject *ot, *oacc, *ogyro, *opr, *oout, *obias, *ostart, *oown, *oend, *ohi;
-    double t_origin, bin_s, warm_tau;
+    double t_origin, bin_s;
     int f32;
     Py_ssize_t n, n_bins, M;
-    if (!PyArg_ParseTuple(args, "OOOpOddOnOOOOOnd", &ot, &oacc, &ogyro, &f32, &opr, &t_origin, &bin_s, &oout,
-                          &n_bins, &obias, &ostart, &oown, &oend, &ohi, &M, &warm_tau))
+    if (!PyArg_ParseTuple(args, "OOOpOddOnOOOOOn", &ot, &oacc, &ogyro, &f32, &opr, &t_origin, &bin_s, &oout,
+                          &n_bins, &obias, &ostart, &oown, &oend, &ohi, &M))
         return NULL;
     Py_buffer bt = {0}, bacc = {0}, bgyro = {0}, bpr = {0}, bout = {0}, bbias = {0}, bst = {0}, bown = {0},
               bend = {0}, bhi = {0};
@@ -696,10 +692,10 @@ static PyObject *run_lanes(PyObject *self, PyObject *args) {
     Py_BEGIN_ALLOW_THREADS;
     if (f32)
         ok = kernel(bt.buf, bacc.buf, bgyro.buf, 1, bpr.buf, t_origin, bin_s, bout.buf, n_bins, bbias.buf, n,
-                    (int)L, start, own, end, M, bhi.buf, warm_tau, lanes);
+                    (int)L, start, own, end, M, bhi.buf, lanes);
     else
         ok = kernel(bt.buf, bacc.buf, bgyro.buf, 0, bpr.buf, t_origin, bin_s, bout.buf, n_bins, bbias.buf, n,
-                    (int)L, start, own, end, M, bhi.buf, warm_tau, lanes);
+                    (int)L, start, own, end, M, bhi.buf, lanes);
     if (ok) stitch(bout.buf, n_bins, (int)L, lanes);
     Py_END_ALLOW_THREADS;
     res = Py_BuildValue("(Nd)", PyBool_FromLong(ok), max_join_drift_dps((int)L, lanes));
@@ -719,7 +715,7 @@ done:
 
 static PyMethodDef methods[] = {
     {"run_lanes", run_lanes, METH_VARARGS,
-     "run_lanes(t, acc, gyro, f32, params, t_origin, bin_s, out, n_bins, bias, start, own, end, hi_bin, M, warm_tau) -> (ok, join_drift_dps)\n"
+     "run_lanes(t, acc, gyro, f32, params, t_origin, bin_s, out, n_bins, bias, start, own, end, hi_bin, M) -> (ok, join_drift_dps)\n"
      "Filter lane l over samples [start[l], start[l] + M), storing the bins of samples [own[l], end[l]) into the "
      "column-major bin sums out (transposed view (20, n_bins)); stitch the lanes' heading. ok False: a lane's "
      "bins left its range (time went back), out is unusable. join_drift_dps: the largest difference of the "

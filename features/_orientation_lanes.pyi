@@ -16,5 +16,4 @@ def run_lanes(
     end: Any,
     hi_bin: Any,
     m: int,
-    warm_tau: float,
 ) -> tuple[bool, float]: ...

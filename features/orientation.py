@@ -407,8 +407,10 @@ def _run(
     accuracy (BROAD inclination 0.74 -> 0.75 deg; the simulator cohort's figures unchanged within
     0.01 deg, rotation within 0.03).
 
-    ``out`` (n_bins, 20), zeros, receives the bins' sums (sample i goes to bin
-    ``floor((t_s[i] - t_origin_s) / bin_s)``), which :func:`_finish_bins` turns into bin values; ``quats`` ((N, 4) or (0, 4)) the quaternion of
+    ``out`` (n_bins, 20), with a zero count column (a row's other columns are read only once its
+    count says it was stored), receives the bins' sums (sample i goes to bin
+    ``floor((t_s[i] - t_origin_s) / bin_s)``), which :func:`_finish_bins` turns into bin values;
+    ``quats`` ((N, 4) or (0, 4)) the quaternion of
     every sample if it has N rows. ``bias`` (3,) is the initial gyro bias (rad/s) and receives the
     final one. The caller allocates the arrays: numpy maps a large zeroed array in huge pages, a
     numba allocation in 4-KB pages, whose first-touch faults cost ~13 ms per participant-day.
@@ -815,12 +817,14 @@ def _block_period(t: F64, pr: F64) -> int:
 
 def _run_lanes(
     t: F64, acc: np.ndarray, gyro: np.ndarray, pr: F64, t_origin_s: float, bin_s: float, out: F64,
-    bias: F64, n_lanes: int, warm_s: float = LANE_WARMUP_S, warm_bias_tau_s: float | None = None,
+    bias: F64, n_lanes: int, warm_s: float = LANE_WARMUP_S,
 ) -> tuple[bool, float]:  # fmt: skip
     """:func:`_run`'s bin sums (before :func:`_finish_bins`) from ``n_lanes`` SIMD lanes.
 
-    Each lane starts (see :func:`_lane_layout`) from the recording's initial ``bias`` and the accelerometer's tilt in the
-    fast-convergence phase, ``warm_s`` before the part whose bins it writes. Its heading is
+    Each lane starts (see :func:`_lane_layout`) from the recording's initial ``bias`` and the
+    accelerometer's tilt in the fast-convergence phase, ``warm_s`` before the part whose bins it
+    writes (its rests there teach it the bias at the normal rate: a faster rate absorbed the
+    head's sway and was worse). Its heading is
     arbitrary (a 6-axis filter observes no heading), so after the loop each lane's quaternion sums
     are turned about earth z by the heading difference to the lane before at their join, and
     the bin straddling a join gets both lanes' samples. ``bias`` receives the last lane's bias.
@@ -854,7 +858,6 @@ def _run_lanes(
         end,
         hi_bin,
         m,
-        float(pr[7] if warm_bias_tau_s is None else warm_bias_tau_s),
     )
     return bool(ok), float(join_drift_dps)
 
@@ -952,7 +955,7 @@ def orientation_bins(
     gyro = np.ascontiguousarray(gyro_dps)
     pr = _params_array(params, t)
     # Only the count is zeroed: the loops store every row that gets a sample (reading a row only
-    # when its count says it was stored before) and _finish_bins zeroes the rest; zeroing all
+    # when its count says it was stored before) and _zero_empty_rows zeroes the rest; zeroing all
     # 37 MB of a 16-h day's bins cost 1 ms.
     bins = np.empty((n_bins, N_COLS), order="F")
     bins[:, 19] = 0.0
