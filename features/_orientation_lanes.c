@@ -49,6 +49,16 @@ ALWAYS_INLINE v8d vsqrt(v8d a) {
 #endif
 }
 
+/* q (x) (1, h) * m: one gyro integration step (h = half the rotation vector of the step) with the
+ * norm factor m (orientation._gyro_step) */
+ALWAYS_INLINE void gyro_step(v8d *qw, v8d *qx, v8d *qy, v8d *qz, v8d hx, v8d hy, v8d hz, v8d m) {
+    v8d w = *qw, x = *qx, y = *qy, z = *qz;
+    *qw = (w - x * hx - y * hy - z * hz) * m;
+    *qx = (x + w * hx + y * hz - z * hy) * m;
+    *qy = (y + w * hy - x * hz + z * hx) * m;
+    *qz = (z + w * hz + x * hy - y * hx) * m;
+}
+
 /* bit k set if lane k of the mask is set */
 ALWAYS_INLINE unsigned lanes_of(v8l m) {
 #ifdef __AVX512DQ__
@@ -346,16 +356,7 @@ ALWAYS_INLINE int kernel(const double *t, const void *acc, const void *gyro, con
             v8d wx = gx - bx, wy = gy - by, wz = gz - bz;
             v8d hx = hdt * wx, hy = hdt * wy, hz = hdt * wz;
             v8d m = 1.5 - 0.5 * (qw * qw + qx * qx + qy * qy + qz * qz);
-            if (!forward) {
-                v8d nw = (qw - qx * hx - qy * hy - qz * hz) * m;
-                v8d nx = (qx + qw * hx + qy * hz - qz * hy) * m;
-                v8d ny = (qy + qw * hy - qx * hz + qz * hx) * m;
-                v8d nz = (qz + qw * hz + qx * hy - qy * hx) * m;
-                qw = nw;
-                qx = nx;
-                qy = ny;
-                qz = nz;
-            }
+            if (!forward) gyro_step(&qw, &qx, &qy, &qz, hx, hy, hz, m);
             v8l b = __builtin_convertvector((ti - t_origin) * inv_bin, v8l);
             v8l chg = b != cur_b;
             if (__builtin_expect(j == next_own, 0)) {
@@ -439,16 +440,7 @@ ALWAYS_INLINE int kernel(const double *t, const void *acc, const void *gyro, con
             s16 += az2;
             s17 += vsqrt(am2);
             s19 += 1.0;
-            if (forward) {
-                v8d nw = (qw - qx * hx - qy * hy - qz * hz) * m;
-                v8d nx = (qx + qw * hx + qy * hz - qz * hy) * m;
-                v8d ny = (qy + qw * hy - qx * hz + qz * hx) * m;
-                v8d nz = (qz + qw * hz + qx * hy - qy * hx) * m;
-                qw = nw;
-                qx = nx;
-                qy = ny;
-                qz = nz;
-            }
+            if (forward) gyro_step(&qw, &qx, &qy, &qz, hx, hy, hz, m);
             if (++kb >= k_block) {
                 /* ---- block update: rest / gyro bias; tilt correction every correct_s ---- */
                 v8d mgx = sgx * inv_k, mgy = sgy * inv_k, mgz = sgz * inv_k;
