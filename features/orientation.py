@@ -792,17 +792,21 @@ def _lane_layout(
     loop's up to the heading (measured to 1e-10). Out of phase, a lane is an equally valid but
     different filter whose heading wandered tens of degrees from the scalar loop's over hours.
     """
-    if n_lanes <= 1:
+    # at least one period of warm-up: a later lane's state at its join is captured in it
+    warm_n = max(1, -(-warm_n // period)) * period
+    # every lane runs warm_n + part samples (lane 0: its first warm_n samples are its own), the
+    # last one warm_n + what is left (at least part); part a multiple of the period, so every
+    # lane fits into the m samples of the last (lanes of rounded-off parts did not always: a
+    # middle lane needed up to n_lanes - 1 samples more than the last had, and run_lanes refused
+    # the layout)
+    part = period * ((n - warm_n) // (n_lanes * period))
+    if n_lanes <= 1 or part < period:  # too short for lanes: one
         return np.zeros(1, np.int64), np.zeros(1, np.int64), np.full(1, n, np.int64), n
-    warm_n = -(-warm_n // period) * period
-    m0 = -(-(n + (n_lanes - 1) * warm_n) // n_lanes)
-    # own parts of about m0 - warm_n, rounded down to the period and a period short, so that the
-    # last lane (which must end at n) is the longest and sets m
-    own = [0] + [period * ((m0 + (k - 1) * (m0 - warm_n)) // period - 1) for k in range(1, n_lanes)]
-    start = np.array([0] + [o - warm_n for o in own[1:]], dtype=np.int64)
-    end = np.array([*own[1:], n], dtype=np.int64)
+    own = np.array([0] + [warm_n + k * part for k in range(1, n_lanes)], dtype=np.int64)
+    start = np.maximum(own - warm_n, 0)
+    end = np.append(own[1:], np.int64(n))
     m = int(n - start[-1])
-    return start, np.array(own, dtype=np.int64), end, m
+    return start, own, end, m
 
 
 def _block_period(t: F64, pr: F64) -> int:
