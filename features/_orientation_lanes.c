@@ -280,6 +280,13 @@ ALWAYS_INLINE int kernel(const double *t, const void *acc, const void *gyro, con
         qx[k] = x0;
         qy[k] = y0;
         qz[k] = 0.0;
+        /* the join and end states are captured after the sample before them; a lane that owns
+         * its first sample (own == start) joins with its initial state */
+        const double q_init[4] = {w0, x0, y0, 0.0};
+        memcpy(lanes[k].qjoin, q_init, sizeof q_init);
+        memcpy(lanes[k].qend, q_init, sizeof q_init);
+        memcpy(lanes[k].bjoin, bias, 3 * sizeof(double));
+        memcpy(lanes[k].bend, bias, 3 * sizeof(double));
         lanes[k].first_bin = -1;
         lanes[k].tile_i = -1;
         lanes[k].tile_mask = 0;

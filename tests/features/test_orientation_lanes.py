@@ -307,3 +307,32 @@ def test_more_lanes_than_a_short_recording_holds() -> None:
     t, acc, gyro = _recording(0.2)
     # 12 min with an explicit lanes=2: the layout's joins lay beyond the last sample (IndexError)
     np.testing.assert_array_equal(_bins(t, acc, gyro, lanes=2)[:, 19], _bins(t, acc, gyro, lanes=1)[:, 19])
+
+
+def test_a_lane_without_warm_up_joins_with_its_initial_state() -> None:
+    # run_lanes accepts a lane whose own part starts at its first sample (own == start); its
+    # state at the join is then its initial one (q from the tilt, the initial bias), which it
+    # used to leave uninitialised (valgrind: stitch and max_join_drift_dps read it)
+    assert O._orientation_lanes is not None
+    n, j = 2000, 1000
+    t = np.arange(n) / 32.0  # dt exact whatever the span (the lanes' span and the reference's differ)
+    acc = np.zeros((n, 3))
+    acc[:, 2] = 1.0
+    gyro = np.zeros((n, 3))
+    pr = O._params_array(O.DEFAULT_FILTER, t)
+    b0 = np.array([0.0, 0.0, 0.02])  # rad/s about the vertical; the rest teaches lane 0 zero
+
+    def lanes(own1: int, start1: int, g: np.ndarray) -> tuple[bool, float]:
+        out = np.zeros((int(t[-1] / BIN_S) + 1, O.N_COLS), order="F")
+        return O._orientation_lanes.run_lanes(
+            t, acc, g, False, pr, 0.0, BIN_S, out.T, out.shape[0], b0.copy(),
+            np.array([0, start1], np.int64), np.array([0, own1], np.int64), np.array([own1, n], np.int64),
+            np.array([int(t[own1] / BIN_S), 0], np.int64), n - start1,
+        )  # fmt: skip
+
+    lanes(j, j - 500, np.tile([0.0, 0.0, 30.0], (n, 1)))  # another state left on the stack
+    lane0_bias = b0.copy()
+    O._run(t[:j], acc[:j], gyro[:j], pr, 0.0, BIN_S, np.zeros((0, O.N_COLS)), np.empty((0, 4)), lane0_bias)
+    ok, drift_dps = lanes(j, j, gyro)
+    assert ok
+    assert drift_dps == pytest.approx(np.degrees(abs(b0[2] - lane0_bias[2])), rel=1e-6)
