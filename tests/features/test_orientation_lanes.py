@@ -336,3 +336,19 @@ def test_a_lane_without_warm_up_joins_with_its_initial_state() -> None:
     ok, drift_dps = lanes(j, j, gyro)
     assert ok
     assert drift_dps == pytest.approx(np.degrees(abs(b0[2] - lane0_bias[2])), rel=1e-6)
+
+
+def test_one_chunk_aligns_the_hemisphere_of_a_revisited_bin() -> None:
+    # a steady 90 deg/s turn about the vertical; samples 13-39 (bins 1-3) re-sent after 5 s:
+    # the filter's quaternion there is in the other hemisphere than on the first visit (450 deg
+    # on), so add_bin must turn the revisit's sum before adding it, as _flush_bin does (without
+    # that the visits' sums cancel; no other test of the lanes has such a revisit)
+    fs = 50.0
+    n = 600
+    idx = np.r_[0:250, 13:40, 250:n]
+    t = (np.arange(n) / fs)[idx]
+    acc = np.tile([0.0, 0.0, 1.0], (idx.size, 1))
+    gyro = np.tile([0.0, 0.0, 90.0], (idx.size, 1))
+    one, ref = _one_chunk(t, acc, gyro)
+    assert ref[1:3, 19].min() > 20  # the bins re-sent hold both visits
+    _assert_same_bins(one, ref)
