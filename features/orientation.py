@@ -843,7 +843,10 @@ def _run_lanes(
     warm_n = round(warm_s / dt) if dt > 0 else 0
     start, own, end, m = _lane_layout(n, n_lanes, warm_n, _block_period(t, pr))
     inv_bin = 1.0 / bin_s
-    hi_bin = np.array([int((t[i] - t_origin_s) * inv_bin) for i in own[1:]] + [0], dtype=np.int64)
+    # a numpy cast, not int(): a NaN timestamp at a join gives a bin no lane owns (the lanes
+    # then report themselves out of range and the scalar loop runs), not an exception
+    with np.errstate(invalid="ignore"):
+        hi_bin = np.append(((t[own[1:]] - t_origin_s) * inv_bin).astype(np.int64), np.int64(0))
     f32 = acc.dtype == np.float32 and gyro.dtype == np.float32
     dtype = np.float32 if f32 else np.float64
     ok, join_drift_dps = _orientation_lanes.run_lanes(
