@@ -143,6 +143,17 @@ static inline void tile_out(Lane *ln, double *out, Py_ssize_t n_bins) {
     ln->tile_mask = 0;
 }
 
+/* lane k's orientation and gyro bias into q (4) and b (3): its state at a join or at its end */
+static inline void capture(double *q, double *b, int k, v8d qw, v8d qx, v8d qy, v8d qz, v8d bx, v8d by, v8d bz) {
+    q[0] = qw[k];
+    q[1] = qx[k];
+    q[2] = qy[k];
+    q[3] = qz[k];
+    b[0] = bx[k];
+    b[1] = by[k];
+    b[2] = bz[k];
+}
+
 /* a lane's bin is complete: keep the first aside, store or add the rest, check ownership */
 __attribute__((noinline)) static void lane_store(Lane *ln, double *out, Py_ssize_t n_bins, int64_t b, int64_t lo_bin, int64_t hi_bin,
                        const double *s) {
@@ -544,24 +555,10 @@ ALWAYS_INLINE int kernel(const double *t, const void *acc, const void *gyro, con
                 /* a join: the orientation after the sample before the later lane's own part, in
                  * both lanes */
                 for (int k = 0; k < NL; k++) {
-                    if (ownj[k] == j + 1) {
-                        lanes[k].qjoin[0] = qw[k];
-                        lanes[k].qjoin[1] = qx[k];
-                        lanes[k].qjoin[2] = qy[k];
-                        lanes[k].qjoin[3] = qz[k];
-                        lanes[k].bjoin[0] = bx[k];
-                        lanes[k].bjoin[1] = by[k];
-                        lanes[k].bjoin[2] = bz[k];
-                    }
-                    if (endj[k] == j + 1) {
-                        lanes[k].qend[0] = qw[k];
-                        lanes[k].qend[1] = qx[k];
-                        lanes[k].qend[2] = qy[k];
-                        lanes[k].qend[3] = qz[k];
-                        lanes[k].bend[0] = bx[k];
-                        lanes[k].bend[1] = by[k];
-                        lanes[k].bend[2] = bz[k];
-                    }
+                    if (ownj[k] == j + 1)
+                        capture(lanes[k].qjoin, lanes[k].bjoin, k, qw, qx, qy, qz, bx, by, bz);
+                    if (endj[k] == j + 1)
+                        capture(lanes[k].qend, lanes[k].bend, k, qw, qx, qy, qz, bx, by, bz);
                 }
             }
         }
