@@ -756,6 +756,11 @@ def _warm_bias(
     return bias
 
 
+def _unzeroed_bins(n_bins: int) -> F64:
+    """The (n_bins, 20) column-major bins array, not zeroed (see ``_orientation_bins``)."""
+    return np.empty((n_bins, N_COLS), order="F")
+
+
 _warned_no_lanes = False
 
 
@@ -964,7 +969,7 @@ def orientation_bins(
     # Only the count is zeroed: the loops store every row that gets a sample (reading a row only
     # when its count says it was stored before) and _zero_empty_rows zeroes the rest; zeroing all
     # 37 MB of a 16-h day's bins cost 1 ms.
-    bins = np.empty((n_bins, N_COLS), order="F")
+    bins = _unzeroed_bins(n_bins)
     bins[:, 19] = 0.0
     bias = _warm_bias(t, acc, gyro, pr, params.warmup_s, params.warmup_bias_tau_s)
     n_lanes = lane_count(t) if lanes is None else min(lanes, MAX_LANES)

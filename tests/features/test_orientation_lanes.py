@@ -254,13 +254,17 @@ def test_rows_never_stored_are_not_read(n_lanes: int) -> None:
     np.testing.assert_array_equal(runs[1], runs[0])
 
 
-def test_bins_without_samples_are_zero() -> None:
+@pytest.mark.parametrize("lanes", [None, 1])
+def test_bins_without_samples_are_zero(monkeypatch: pytest.MonkeyPatch, lanes: int | None) -> None:
+    # what the memory held is NaN here (np.empty may hand out zeros, which would hide it)
+    monkeypatch.setattr(O, "_unzeroed_bins", lambda n: np.full((n, O.N_COLS), np.nan, order="F"))
     t, acc, gyro = _recording(1.5, seed=9)
     keep = np.ones(t.size, bool)
     keep[100_000:103_000] = False  # a minute without data
-    bins = _bins(t[keep], acc[keep], gyro[keep], lanes=None)
+    bins = _bins(t[keep], acc[keep], gyro[keep], lanes=lanes)
     empty = bins[:, 19] == 0
     assert empty.sum() >= 235
+    assert np.isfinite(bins).all()
     assert not bins[empty].any()
 
 
