@@ -41,9 +41,10 @@ def test_flexion_and_lateral_rmse_over_worn_time(accuracy: SimAccuracy) -> None:
 # turns green-by-accident into a failure, so the marker must go the day a fix meets the target.
 ROTATION_GAP = pytest.mark.xfail(
     strict=True,
-    reason="rotation envelopes reach ~3.9 deg error on 3 of 71 days (RMS 1.0): the straight-ahead "
-    "reference (the donning's hold carried on a drift-corrected heading, blended toward the habitual "
-    "heading) still errs by a few degrees late in a wear segment (docs/features.md)",
+    reason="rotation envelopes reach ~4.4 deg error on 2 of 71 days (RMS 0.8; both .blelog days): the "
+    "straight-ahead reference (the donning's hold carried on a drift-corrected heading, blended toward "
+    "the habitual heading) still errs by a few degrees late in a wear segment and after lost packets "
+    "(docs/features.md)",
 )
 
 
@@ -55,6 +56,15 @@ def test_daily_rom_envelopes_within_3_deg(accuracy: SimAccuracy, plane: str) -> 
     err = accuracy.rom_errors_deg()[:, cols]
     assert np.isfinite(err).all(), accuracy.table()
     assert np.abs(err).max() <= 3.0, accuracy.table().to_string()
+
+
+def test_rotation_envelope_error_rms(accuracy: SimAccuracy) -> None:
+    # Not an issue target (that is the strict xfail above) but a guard on what the rotation
+    # reference reaches on this cohort: 0.82 deg RMS; 0.99 with flat drift weights
+    # (RotationParams.still_ramp_s = 0).
+    err = accuracy.rom_errors_deg()[:, [4, 5]]
+    assert np.isfinite(err).all(), accuracy.table()
+    assert np.sqrt(np.mean(err**2)) <= 0.9, accuracy.table().to_string()
 
 
 def test_minutes_above_30_deg_within_5_percent_over_the_cohort(accuracy: SimAccuracy) -> None:

@@ -204,3 +204,26 @@ def test_pipeline_diary_only_incremental_and_responder(tmp_path: Path) -> None:
             [start - dt.timedelta(days=28)],
         ).fetchone()
         assert first is not None and first[0] is None  # 1 diary day in the window: not computable
+
+
+def test_rotation_at_the_end_of_a_segment_is_measured_from_straight_ahead() -> None:
+    """A segment that ends with the head held turned 12 deg for 90 s: the habitual heading near
+    the end comes from the data there (the window shrinks), not from the last value repeated
+    (which pulled the straight-ahead toward the held turn: 9.2 deg read)."""
+    fs = 25.0
+    t = np.arange(int(1200 * fs)) / fs
+    rot = np.where(t >= 1110.0, 12.0, 0.0)
+    rot = np.convolve(np.r_[np.zeros(12), rot, np.full(12, rot[-1])], np.ones(25) / 25, mode="valid")[
+        : t.size
+    ]
+    # turns out and back every 20 s after the donning's quiet hold, so the heading is not flat
+    turn = (t > 15) & (np.mod(t, 20.0) < 2.0) & (t < 1100)
+    rot = rot + np.where(turn, 35.0 * np.sin(np.pi * np.mod(t, 20.0) / 2.0) ** 2, 0.0)
+    flex = 4.0 + 0.3 * np.sin(2 * np.pi * 0.1 * t)
+    sim = synthesize(flex, np.zeros_like(t), rot, fs, gyro_noise_dps=0.05, seed=3)
+    bins = orientation_bins(sim.t_s, sim.acc_g, sim.gyro_dps, bin_s=0.25, n_bins=int(1200 / 0.25))
+    from features.angles import head_angles
+
+    ang = head_angles(bins, sim.mount, 0.25)
+    held = ang.rotation_deg[int(1140 / 0.25) : int(1195 / 0.25)]
+    assert abs(float(np.nanmedian(held)) - 12.0) < 1.5, float(np.nanmedian(held))  # 12.1 measured

@@ -176,16 +176,18 @@ def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _drift_corrected_yaw_numpy(yaw: np.ndarray, idx: np.ndarray, bin_s: float) -> np.ndarray:
     """The numpy/scipy statement of the drift correction (defaults: still below 2 deg/s for >= 2 s,
-    0.5 s trimmed, a 30-s moving average) that the compiled kernel replaces."""
+    0.5 s trimmed, weights tapered over 6 s at both ends of a run, a 30-s moving average) that the
+    compiled kernel replaces."""
     dt_s = np.diff(idx) * bin_s
     rate = np.diff(yaw) / dt_s
     s, e = _runs((np.abs(rate) < 2.0) & (dt_s <= 1.01 * bin_s))
     keep = (e - s) >= 8
-    still = np.zeros(rate.size, dtype=bool)
+    weight = np.zeros(rate.size)
     for a, b in zip(s[keep] + 2, e[keep] - 2, strict=True):
-        still[a:b] = True
-    num = uniform_filter1d(np.where(still, rate, 0.0), 120, mode="nearest")
-    den = uniform_filter1d(still.astype(np.float64), 120, mode="nearest")
+        pos = np.arange(1.0, b - a + 1.0)
+        weight[a:b] = np.minimum(1.0, np.minimum(pos, pos[::-1]) / 24.0)
+    num = uniform_filter1d(weight * rate, 120, mode="nearest")
+    den = uniform_filter1d(weight, 120, mode="nearest")
     good = den > 0.05
     if not good.any():
         return yaw.copy()
