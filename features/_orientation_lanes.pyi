@@ -1,5 +1,7 @@
 from typing import Any
 
+AVX512: int  # 1 if compiled to AVX-512 registers (the lanes are used only then)
+
 def run_lanes(
     t: Any,
     acc: Any,

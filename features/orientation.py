@@ -38,6 +38,10 @@ F64 = npt.NDArray[np.float64]
 # up to MAX_LANES chunks of at least LANE_MIN_S each, each chunk but the first started
 # LANE_WARMUP_S early (its tilt and gravity estimate converge there; no bins are written).
 MAX_LANES = 8
+# The 8 lanes need AVX-512's 32 wide registers: compiled for AVX2 their state spills to the stack
+# and they ran 3x slower than the scalar loop (docs/decisions.md), so without AVX-512 recordings
+# go to the scalar loop (orientation_bins(lanes=...) still runs the lanes, as the tests do).
+LANES_FASTER = bool(getattr(_orientation_lanes, "AVX512", 0))
 LANES_MIN_S = 3600.0
 LANE_MIN_S = 1800.0
 LANE_WARMUP_S = 900.0
@@ -777,9 +781,15 @@ def lane_count(t_s: F64) -> int:
             _warned_no_lanes = True
             logger.warning(
                 "the compiled SIMD filter (features/_orientation_lanes.c) is not built, e.g. no C "
-                "compiler at install time: the scalar filter runs instead, about 2x slower. "
-                "Install gcc and run `make install` (or `pip install -e .`) again to build it."
+                "compiler at install time: the scalar filter runs instead, about 2x slower on a "
+                "machine with AVX-512. Install gcc and run `make install` (or `pip install -e .`) "
+                "again to build it."
             )
+        return 1
+    if not LANES_FASTER:
+        if not _warned_no_lanes:
+            _warned_no_lanes = True
+            logger.info("no AVX-512 on this machine: the scalar orientation filter runs (it is faster here)")
         return 1
     return int(min(MAX_LANES, span_s // LANE_MIN_S))
 

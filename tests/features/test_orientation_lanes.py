@@ -15,6 +15,13 @@ pytestmark = pytest.mark.skipif(O._orientation_lanes is None, reason="extension 
 BIN_S = 0.25
 
 
+@pytest.fixture(autouse=True)
+def _lanes_in_use(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the lanes are tested on every machine, also where orientation_bins would not pick them
+    # (no AVX-512: the scalar loop is faster there)
+    monkeypatch.setattr(O, "LANES_FASTER", True)
+
+
 def _recording(hours: float, seed: int = 5) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     # as the pipeline loads them: float32 samples, seconds since local midnight (start 07:00)
     s = render_segment(np.random.default_rng(seed), hours * 3600.0, 50.0, nonwear=True)
