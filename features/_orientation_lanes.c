@@ -724,8 +724,8 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_orientation_lanes",
 
 /* AVX512: whether the lanes were compiled to AVX-512 registers. Without them an 8-lane state takes
  * two AVX2 registers per value, no longer fits the 16 registers and lives on the stack: on an AVX2
- * machine (AMD EPYC, znver3) the lanes ran 3x slower than the scalar numba filter, and 4 lanes of
- * AVX2 were still 2x slower, so features.orientation uses them only where this is 1. */
+ * machine (AMD EPYC, znver3) the lanes ran 3x slower than the scalar numba filter, so
+ * features.orientation uses them only where this is 1. */
 PyMODINIT_FUNC PyInit__orientation_lanes(void) {
     PyObject *m = PyModule_Create(&module);
 #ifdef __AVX512F__
