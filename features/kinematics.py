@@ -14,7 +14,7 @@ import numba
 import numpy as np
 import numpy.typing as npt
 
-from features.autocal import corrected_rotation, rotation_of_bin
+from features.autocal import rotation_of_bin
 
 F64 = npt.NDArray[np.float64]
 
@@ -51,10 +51,6 @@ class BinKinematics:
 @numba.njit(cache=True, error_model="numpy")
 def _kinematics(
     bins: np.ndarray,
-    ox: float,
-    oy: float,
-    oz: float,
-    correct: bool,
     up: np.ndarray,
     step: np.ndarray,
     cos: np.ndarray,
@@ -62,10 +58,9 @@ def _kinematics(
 ) -> None:
     """Unit up, step vector and the cosine of the angle turned from the previous bin (NaN: no data).
 
-    With ``correct``, each bin's rotation is first tilted by the accelerometer offset (ox, oy, oz)
-    in place (:func:`features.autocal.corrected_rotation`), in the same pass. The previous bin's
-    rotation is carried in registers, so every bin's nine entries are read once and (corrected)
-    written once. The arccos is left to numpy, whose vectorised (SIMD) arccos is ~20x faster
+    The previous bin's rotation is carried in registers, so every bin's nine entries are read
+    once. (The accelerometer offset is already applied while the bins are finished:
+    ``orientation_bins(autocal=...)``.) The arccos is left to numpy, whose vectorised (SIMD) arccos is ~20x faster
     than a libm call per bin. ``up``, ``step`` (B, 3), ``cos`` and ``present`` (B,) are outputs
     allocated by numpy (large numba allocations are not in huge pages: their first-touch page
     faults would cost more than the loop).
@@ -85,19 +80,6 @@ def _kinematics(
             prev = False
             continue
         q0, q1, q2, q3, q4, q5, q6, q7, q8 = rotation_of_bin(bins, b)
-        if correct:
-            q0, q1, q2, q3, q4, q5, q6, q7, q8 = corrected_rotation(
-                q0, q1, q2, q3, q4, q5, q6, q7, q8, ox, oy, oz
-            )
-            bins[b, 0] = q0
-            bins[b, 1] = q1
-            bins[b, 2] = q2
-            bins[b, 3] = q3
-            bins[b, 4] = q4
-            bins[b, 5] = q5
-            bins[b, 6] = q6
-            bins[b, 7] = q7
-            bins[b, 8] = q8
         m2 = q6 * q6 + q7 * q7 + q8 * q8
         if m2 > 0.0:
             inv = 1.0 / math.sqrt(m2)  # one division, not three
@@ -123,23 +105,14 @@ def _kinematics(
         prev = True
 
 
-def bin_kinematics(bins: F64, bin_s: float, *, offset_g: F64 | None = None) -> BinKinematics:
-    """Kinematics of every bin of :func:`features.orientation.orientation_bins` output (B, 20).
-
-    ``offset_g`` (3,): first apply :func:`features.autocal.correct_vertical` with this
-    accelerometer offset to ``bins`` (in place, which must then be contiguous, C or Fortran order),
-    in the same pass.
-    """
-    correct = offset_g is not None and bool(np.any(offset_g))
-    if correct and not (bins.flags.c_contiguous or bins.flags.f_contiguous):
-        raise ValueError("bins must be contiguous (C or Fortran order) to be corrected in place")
-    o = np.zeros(3) if offset_g is None else np.asarray(offset_g, dtype=np.float64)
+def bin_kinematics(bins: F64, bin_s: float) -> BinKinematics:
+    """Kinematics of every bin of :func:`features.orientation.orientation_bins` output (B, 20)."""
     n = bins.shape[0]
     up = np.empty((n, 3))
     step = np.empty((n, 3))
     cos = np.empty(n)
     present = np.empty(n, dtype=np.bool_)
-    _kinematics(bins, float(o[0]), float(o[1]), float(o[2]), correct, up, step, cos, present)
+    _kinematics(bins, up, step, cos, present)
     rate = np.arccos(cos)  # NaN stays NaN
     rate *= 180.0 / math.pi / float(bin_s)
     return BinKinematics(up=up, step=step, rate_dps=rate, present=present)

@@ -46,20 +46,6 @@ def test_bin_grid_origin_equals_shifted_times() -> None:
     np.testing.assert_array_equal(orientation_bins(t, acc, gyro, bin_s=0.25, t_origin_s=1000.0), shifted)
 
 
-def test_kinematics_with_offset_equals_correct_then_kinematics() -> None:
-    *_, bins = _bins()
-    offset = np.array([0.01, -0.02, 0.005])
-    ref_bins = bins.copy()
-    correct_vertical(ref_bins, offset)
-    ref = bin_kinematics(ref_bins, 0.25)
-    fused_bins = bins.copy()
-    got = bin_kinematics(fused_bins, 0.25, offset_g=offset)
-    np.testing.assert_allclose(fused_bins, ref_bins, rtol=0, atol=1e-15)
-    np.testing.assert_allclose(got.up, ref.up, rtol=0, atol=1e-12)
-    np.testing.assert_allclose(got.rate_dps, ref.rate_dps, rtol=0, atol=1e-9)
-    np.testing.assert_array_equal(got.present, bins[:, 19] > 0)
-
-
 def test_autocal_while_finishing_equals_correcting_the_finished_bins() -> None:
     seg = render_segment(np.random.default_rng(5), 3600.0, 50.0, nonwear=True)
     t, acc, gyro = seg.t_s + 500.0, seg.acc_g.astype(np.float32), seg.gyro_dps.astype(np.float32)
@@ -313,3 +299,20 @@ def test_percentiles_equal_numpy() -> None:
         np.testing.assert_allclose(percentiles_linear(x, q), np.percentile(x, q), rtol=0, atol=1e-12)
     with pytest.raises(ValueError, match="empty"):
         percentiles_linear(np.array([]), [50])
+
+
+def test_kinematics_equal_the_numpy_statement() -> None:
+    *_, bins = _bins()
+    bins[100:104, 19] = 0.0  # a gap: those bins, and the step after it, have no kinematics
+    got = bin_kinematics(bins, 0.25)
+    r = bins[:, :9].reshape(-1, 3, 3)
+    has = bins[:, 19] > 0
+    up = r[:, 2] / np.linalg.norm(r[:, 2], axis=1, keepdims=True)
+    rel = np.einsum("bji,bjk->bik", r[:-1], r[1:])  # R_{b-1}^T R_b
+    cos = np.clip((np.trace(rel, axis1=1, axis2=2) - 1.0) / 2.0, -1.0, 1.0)
+    rate = np.r_[np.nan, np.degrees(np.arccos(cos)) / 0.25]
+    rate[~has | ~np.r_[False, has[:-1]]] = np.nan
+    np.testing.assert_array_equal(got.present, has)
+    np.testing.assert_allclose(got.up[has], up[has], rtol=0, atol=1e-12)
+    assert np.isnan(got.up[~has]).all()
+    np.testing.assert_allclose(got.rate_dps, rate, rtol=0, atol=1e-6, equal_nan=True)
