@@ -597,7 +597,8 @@ static double max_join_drift_dps(int L, const Lane *lanes) {
         double d = ((lanes[l].bjoin[0] - lanes[l - 1].bend[0]) * ux + (lanes[l].bjoin[1] - lanes[l - 1].bend[1]) * uy +
                     (lanes[l].bjoin[2] - lanes[l - 1].bend[2]) * uz) / nn;
         d = fabs(d) * (180.0 / M_PI);
-        if (!(d <= worst)) worst = d; /* NaN propagates as "not consistent" */
+        if (isnan(d)) return NAN; /* not consistent, whatever the other joins say */
+        if (d > worst) worst = d;
     }
     return worst;
 }
@@ -637,8 +638,24 @@ static void stitch(double *out, Py_ssize_t n_bins, int L, Lane *lanes) {
         if (lanes[l].first_bin >= 0) add_bin(out, n_bins, lanes[l].first_bin, lanes[l].side, 1);
 }
 
-static int get(PyObject *o, Py_buffer *v, int writable, Py_ssize_t size, const char *name) {
-    if (PyObject_GetBuffer(o, v, (writable ? PyBUF_WRITABLE : 0) | PyBUF_C_CONTIGUOUS) < 0) return -1;
+/* a C-contiguous buffer of floating ('f') or integer ('i') items of itemsize bytes */
+static int typed(PyObject *o, Py_buffer *v, int writable, char kind, Py_ssize_t itemsize, const char *name) {
+    if (PyObject_GetBuffer(o, v, (writable ? PyBUF_WRITABLE : 0) | PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) return -1;
+    const char *f = v->format ? v->format : "B";
+    char c = f[strlen(f) - 1]; /* '<d', '=q', 'd', ... */
+    int is_float = c == 'f' || c == 'd', is_int = c == 'q' || c == 'l' || c == 'Q' || c == 'L';
+    if (v->itemsize != itemsize || !(kind == 'f' ? is_float : is_int)) {
+        PyErr_Format(PyExc_TypeError, "run_lanes: %s must hold %zd-byte %s, got format '%s'", name, itemsize,
+                     kind == 'f' ? "floats" : "integers", f);
+        PyBuffer_Release(v);
+        return -1;
+    }
+    return 0;
+}
+
+static int get(PyObject *o, Py_buffer *v, int writable, Py_ssize_t size, const char *name, char kind,
+               Py_ssize_t itemsize) {
+    if (typed(o, v, writable, kind, itemsize, name) < 0) return -1;
     if (v->len != size) {
         PyErr_Format(PyExc_ValueError, "run_lanes: %s has %zd bytes, expected %zd", name, v->len, size);
         PyBuffer_Release(v);
@@ -658,23 +675,23 @@ static PyObject *run_lanes(PyObject *self, PyObject *args) {
     Py_buffer bt = {0}, bacc = {0}, bgyro = {0}, bpr = {0}, bout = {0}, bbias = {0}, bst = {0}, bown = {0},
               bend = {0}, bhi = {0};
     PyObject *res = NULL;
-    if (PyObject_GetBuffer(ot, &bt, PyBUF_C_CONTIGUOUS) < 0) return NULL;
+    if (typed(ot, &bt, 0, 'f', 8, "t") < 0) return NULL;
     n = bt.len / (Py_ssize_t)sizeof(double);
     Py_ssize_t es = f32 ? 4 : 8;
-    if (get(oacc, &bacc, 0, 3 * n * es, "acc") < 0) goto done;
-    if (get(ogyro, &bgyro, 0, 3 * n * es, "gyro") < 0) goto done;
-    if (get(opr, &bpr, 0, NP * 8, "params") < 0) goto done;
-    if (get(oout, &bout, 1, n_bins * NC * 8, "out") < 0) goto done;
-    if (get(obias, &bbias, 1, 3 * 8, "bias") < 0) goto done;
-    if (PyObject_GetBuffer(ostart, &bst, PyBUF_C_CONTIGUOUS) < 0) goto done;
+    if (get(oacc, &bacc, 0, 3 * n * es, "acc", 'f', es) < 0) goto done;
+    if (get(ogyro, &bgyro, 0, 3 * n * es, "gyro", 'f', es) < 0) goto done;
+    if (get(opr, &bpr, 0, NP * 8, "params", 'f', 8) < 0) goto done;
+    if (get(oout, &bout, 1, n_bins * NC * 8, "out", 'f', 8) < 0) goto done;
+    if (get(obias, &bbias, 1, 3 * 8, "bias", 'f', 8) < 0) goto done;
+    if (typed(ostart, &bst, 0, 'i', 8, "start") < 0) goto done;
     Py_ssize_t L = bst.len / 8;
     if (L < 1 || L > NL || n < 2 || M < 1) {
         PyErr_SetString(PyExc_ValueError, "run_lanes: 1-8 lanes of at least one sample");
         goto done;
     }
-    if (get(oown, &bown, 0, L * 8, "own") < 0) goto done;
-    if (get(oend, &bend, 0, L * 8, "end") < 0) goto done;
-    if (get(ohi, &bhi, 0, L * 8, "hi_bin") < 0) goto done;
+    if (get(oown, &bown, 0, L * 8, "own", 'i', 8) < 0) goto done;
+    if (get(oend, &bend, 0, L * 8, "end", 'i', 8) < 0) goto done;
+    if (get(ohi, &bhi, 0, L * 8, "hi_bin", 'i', 8) < 0) goto done;
     const int64_t *start = bst.buf, *own = bown.buf, *end = bend.buf;
     for (Py_ssize_t l = 0; l < L; l++) {
         if (start[l] < 0 || start[l] + M > n || own[l] < start[l] || end[l] <= own[l] || end[l] > start[l] + M ||

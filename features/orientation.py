@@ -774,7 +774,7 @@ def lane_count(t_s: F64) -> int:
     if t_s.size < 2:
         return 1
     span_s = float(t_s[-1] - t_s[0])
-    if span_s < LANES_MIN_S:
+    if not span_s >= LANES_MIN_S:  # also a NaN first or last timestamp: the scalar loop copes
         return 1
     if _orientation_lanes is None:
         if not _warned_no_lanes:
@@ -834,6 +834,16 @@ def _block_period(t: F64, pr: F64) -> int:
     return k_block * max(1, int(pr[13] / (k_block * dt) + 0.5))
 
 
+def _recording_layout(
+    t: F64, pr: F64, n_lanes: int, warm_s: float = LANE_WARMUP_S
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """:func:`_lane_layout` of a recording (finite first and last timestamps, >= 2 samples)."""
+    n = t.shape[0]
+    dt = (t[-1] - t[0]) / max(n - 1, 1)
+    warm_n = round(warm_s / dt) if dt > 0 else 0
+    return _lane_layout(n, n_lanes, warm_n, _block_period(t, pr))
+
+
 def _run_lanes(
     t: F64, acc: np.ndarray, gyro: np.ndarray, pr: F64, t_origin_s: float, bin_s: float, out: F64,
     bias: F64, n_lanes: int, warm_s: float = LANE_WARMUP_S,
@@ -853,10 +863,7 @@ def _run_lanes(
     :data:`LANE_JOIN_DRIFT_MAX_DPS`).
     """
     assert _orientation_lanes is not None
-    n = t.shape[0]
-    dt = (t[-1] - t[0]) / max(n - 1, 1)
-    warm_n = round(warm_s / dt) if dt > 0 else 0
-    start, own, end, m = _lane_layout(n, n_lanes, warm_n, _block_period(t, pr))
+    start, own, end, m = _recording_layout(t, pr, n_lanes, warm_s)
     inv_bin = 1.0 / bin_s
     # a numpy cast, not int(): a NaN timestamp at a join gives a bin no lane owns (the lanes
     # then report themselves out of range and the scalar loop runs), not an exception
@@ -983,6 +990,10 @@ def orientation_bins(
     bins[:, 19] = 0.0
     bias = _warm_bias(t, acc, gyro, pr, params.warmup_s, params.warmup_bias_tau_s)
     n_lanes = lane_count(t) if lanes is None else min(lanes, MAX_LANES)
+    if n_lanes > 1 and (
+        t.size < 2 or not np.isfinite(t[[0, -1]]).all() or _recording_layout(t, pr, n_lanes)[0].size < 2
+    ):
+        n_lanes = 1  # no finite span to lay lanes on, or too short for two: the scalar loop
     done = False
     if n_lanes > 1:
         ok, drift_dps = _run_lanes(t, acc, gyro, pr, float(t_origin_s), bin_s, bins, bias.copy(), n_lanes)

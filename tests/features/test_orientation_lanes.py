@@ -391,3 +391,45 @@ def test_a_nan_timestamp_at_a_join_falls_back_to_the_scalar_loop() -> None:
         O.orientation_bins(t, acc, gyro, bin_s=BIN_S)[:, 19],
         O.orientation_bins(t, acc, gyro, bin_s=BIN_S, lanes=1)[:, 19],
     )
+
+
+def test_a_nan_join_drift_is_never_hidden_by_a_later_join() -> None:
+    # a NaN gyro sample in the first lane's own part makes its join drift NaN; with 3 lanes the
+    # second join is finite and used to overwrite it, so the lanes' NaN bins were accepted
+    t, acc, gyro = _recording(2.0, seed=8)
+    gyro = gyro.copy()
+    gyro[40_000] = np.nan
+    _, _, drift_dps = _lanes_run(t, acc, gyro, 3)
+    assert not drift_dps <= O.LANE_JOIN_DRIFT_MAX_DPS, drift_dps  # NaN: the scalar loop runs
+
+
+@pytest.mark.parametrize("n", [0, 1, 2])
+def test_explicit_lanes_on_a_few_samples_run_the_scalar_loop(n: int) -> None:
+    t, acc, gyro = (a[:n] for a in _recording(1.1, seed=9))
+    got = O.orientation_bins(t, acc, gyro, bin_s=BIN_S, n_bins=4, t_origin_s=7 * 3600.0, lanes=2)
+    ref = O.orientation_bins(t, acc, gyro, bin_s=BIN_S, n_bins=4, t_origin_s=7 * 3600.0, lanes=1)
+    np.testing.assert_array_equal(got, ref)  # raised IndexError / ValueError
+
+
+def test_a_nan_last_timestamp_runs_the_scalar_loop() -> None:
+    t, acc, gyro = _recording(1.1, seed=10)
+    t = t.copy()
+    t[-1] = np.nan
+    assert O.lane_count(t) == 1
+    lo = int(t[0] / BIN_S)
+    kw = {"bin_s": BIN_S, "n_bins": int(t[-2] / BIN_S) + 1 - lo, "t_origin_s": lo * BIN_S}
+    got = O.orientation_bins(t, acc, gyro, lanes=4, **kw)  # raised "cannot convert float NaN to integer"
+    np.testing.assert_array_equal(got, O.orientation_bins(t, acc, gyro, lanes=1, **kw))
+
+
+def test_run_lanes_rejects_buffers_of_the_wrong_type() -> None:
+    t, acc, gyro = _recording(1.1, seed=11)
+    pr = O._params_array(O.DEFAULT_FILTER, t)
+    out = np.zeros((100, O.N_COLS))
+    one = np.zeros(1, np.int64)
+    args = [t, acc.astype(np.int64), gyro.astype(np.float64), False, pr, 0.0, BIN_S, out, 100, np.zeros(3)]
+    with pytest.raises(TypeError, match="acc must hold 8-byte floats"):
+        O._orientation_lanes.run_lanes(*args, one, one, one, one, 10)
+    args[1] = acc.astype(np.float64)
+    with pytest.raises(TypeError, match="start must hold 8-byte integers"):
+        O._orientation_lanes.run_lanes(*args, np.zeros(2, np.int32), one, one, one, 10)
